@@ -1,0 +1,138 @@
+"""The one error tree of regauth.
+
+Every error a client may see is a :class:`ProblemError`: it carries a stable
+machine ``code`` (SPEC §3), an HTTP ``status`` and a ``title``; the web edge
+renders it as RFC 9457 ``application/problem+json``. ``detail`` is written for
+the client and must never contain secrets or backend exception text.
+
+    RegauthError
+    ├── ProblemError                      (rendered to clients)
+    │   ├── RequestError          400     request.*
+    │   ├── AuthenticationError   401     auth.* (adds WWW-Authenticate)
+    │   ├── ForbiddenError        403     auth.scope_denied, auth.license_revoked
+    │   ├── ThrottledError        429     auth.throttled
+    │   └── UnavailableError      503     backend could not decide
+    └── ConfigError                       (our own configuration is bad; stops start-up)
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class RegauthError(Exception):
+    """Base of every error raised on purpose by regauth."""
+
+
+class ProblemError(RegauthError):
+    """An error with a problem document for the client."""
+
+    status: ClassVar[int] = 500
+    code: str = "internal"
+    title: str = "Internal error"
+    oauth_error: ClassVar[str | None] = None
+
+    def __init__(self, detail: str = "", *, code: str | None = None, title: str | None = None):
+        super().__init__(detail or self.title)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        if title is not None:
+            self.title = title
+
+
+class RequestError(ProblemError):
+    status = 400
+    code = "request.malformed"
+    title = "Malformed request"
+    oauth_error = "invalid_request"
+
+
+class MalformedScope(RequestError):
+    code = "request.malformed_scope"
+    title = "Malformed scope"
+    oauth_error = "invalid_scope"
+
+
+class UnknownService(RequestError):
+    code = "request.unknown_service"
+    title = "Unknown service"
+
+
+class UnsupportedGrant(RequestError):
+    code = "request.unsupported_grant_type"
+    title = "Unsupported grant type"
+    oauth_error = "unsupported_grant_type"
+
+
+class AuthenticationError(ProblemError):
+    status = 401
+    code = "auth.invalid_credential"
+    title = "Invalid credential"
+    oauth_error = "invalid_grant"
+
+
+class MissingCredential(AuthenticationError):
+    code = "auth.missing_credential"
+    title = "Missing credential"
+
+
+class MalformedCredential(AuthenticationError):
+    code = "auth.malformed_credential"
+    title = "Malformed credential"
+
+
+class InvalidCredential(AuthenticationError):
+    code = "auth.invalid_credential"
+    title = "Invalid credential"
+
+
+class TokenExpired(AuthenticationError):
+    code = "auth.token_expired"
+    title = "Token expired"
+
+
+class ForbiddenError(ProblemError):
+    status = 403
+    code = "auth.scope_denied"
+    title = "Scope denied"
+    oauth_error = "access_denied"
+
+
+class ScopeDenied(ForbiddenError):
+    code = "auth.scope_denied"
+    title = "Scope denied"
+
+
+class LicenseRevoked(ForbiddenError):
+    code = "auth.license_revoked"
+    title = "Licence revoked"
+
+
+class ThrottledError(ProblemError):
+    status = 429
+    code = "auth.throttled"
+    title = "Too many failed attempts"
+
+    def __init__(self, detail: str = "", *, retry_after: int = 1):
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class UnavailableError(ProblemError):
+    status = 503
+    code = "service.unavailable"
+    title = "Service unavailable"
+    oauth_error = "temporarily_unavailable"
+
+
+class ConfigError(RegauthError):
+    """Our own configuration (or key material) is unusable.
+
+    ``path`` is the dotted configuration path at fault, when there is one.
+    """
+
+    def __init__(self, message: str, *, path: str = ""):
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.message = message
