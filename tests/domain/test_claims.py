@@ -6,7 +6,9 @@ from regauth.domain.scope import parse_scope
 
 
 def test_claims_shape() -> None:
-    granted = Grant.start(parse_scope("repository:team/app:pull,push")).narrow("account", ["pull"], "r1")
+    granted = Grant.start(parse_scope("repository:team/app:pull,push")).narrow(
+        "account", ["pull"], "r1"
+    )
     nothing = Grant.start(parse_scope("repository:other/app:push")).narrow("account", [], "r2")
     plugin = Grant.start(parse_scope("repository(plugin):p/q:pull"))
     facts = TokenRequestFacts("iss", "", "registry.local", 1_700_000_000, 300, "jti-1")

@@ -30,7 +30,9 @@ def test_domain_module_imports_only_stdlib_and_domain(path: Path) -> None:
         if top == "regauth":
             assert name.startswith(ALLOWED_PROJECT), f"{path.name} imports {name}"
         else:
-            assert top in sys.stdlib_module_names or top == "__future__", f"{path.name} imports {name}"
+            assert top in sys.stdlib_module_names or top == "__future__", (
+                f"{path.name} imports {name}"
+            )
 
 
 def test_importing_domain_pulls_in_no_framework() -> None:

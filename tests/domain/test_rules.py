@@ -64,7 +64,9 @@ ADMIN = Principal("admin", "local")
         (ANONYMOUS, "repository:internal/x:pull", (), NO_MATCH),  # wrong network
     ],
 )
-def test_first_match_table(principal: Principal, scope: str, granted: tuple[str, ...], reason: str) -> None:
+def test_first_match_table(
+    principal: Principal, scope: str, granted: tuple[str, ...], reason: str
+) -> None:
     ctx = RequestContext(principal, "registry.local", ipaddress.ip_address("192.0.2.1"))
     (grant,) = evaluate((AccountRules(RULES),), [parse_scope(scope)], ctx)
     assert grant.actions == granted

@@ -92,7 +92,7 @@ def _token(token: re.Match[str], names: list[str], source: str) -> str:
     if name not in PLACEHOLDERS:
         raise PatternError(f"unknown placeholder ${{{name}}} in {source!r}")
     names.append(name)
-    return "{p%d}" % (len(names) - 1)
+    return f"{{p{len(names) - 1}}}"
 
 
 def _literal(text: str) -> str:

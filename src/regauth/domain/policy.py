@@ -53,7 +53,8 @@ class Grant:
 class Stage(Protocol):
     """A pure stage: narrows one grant for one caller."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def apply(self, grant: Grant, ctx: RequestContext) -> Grant: ...
 

@@ -76,9 +76,7 @@ class Rule:
         return tuple(a for a in requested if a in self.actions)
 
 
-def first_match(
-    rules: Sequence[Rule], item: ResourceActions, ctx: RequestContext
-) -> Rule | None:
+def first_match(rules: Sequence[Rule], item: ResourceActions, ctx: RequestContext) -> Rule | None:
     """The first rule in ``rules`` that matches ``item`` for this caller, if any."""
     return next((r for r in rules if r.matches(item, ctx)), None)
 

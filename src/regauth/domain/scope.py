@@ -18,7 +18,8 @@ _TYPE = re.compile(r"[a-z0-9]+(?:\([a-z0-9]+\))?")
 _ACTION = re.compile(r"[a-z][a-z0-9_-]*|\*")
 # Distribution's reference grammar: optional host[:port]/ prefix, then
 # lowercase path components separated by "/".
-_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?/)"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY = re.compile(rf"(?:{_HOST})?{_COMPONENT}(?:/{_COMPONENT})*")
 _OTHER_NAME = re.compile(r"[^\s,]+")

@@ -1,0 +1,1 @@
+"""Identity sources (SPEC §3)."""

@@ -1,0 +1,114 @@
+"""``regauth users …``: local accounts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import click
+
+from regauth.authn.passwords import PasswordHasher, parse_htpasswd
+from regauth.cli.context import CliContext, pass_cli, read_secret
+from regauth.store import Database, UserStore
+
+
+@click.group("users")
+def command() -> None:
+    """Manage local users."""
+
+
+def _hasher(cli: CliContext) -> PasswordHasher:
+    p = cli.settings.passwords
+    return PasswordHasher(
+        time_cost=p.time_cost, memory_cost=p.memory_cost, parallelism=p.parallelism
+    )
+
+
+@command.command("add")
+@click.argument("name")
+@click.option("--group", "groups", multiple=True, help="Group to join (repeatable).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--robot", is_flag=True, help="A robot account: no password, tokens only.")
+@pass_cli
+def add(
+    cli: CliContext, name: str, groups: tuple[str, ...], password_stdin: bool, robot: bool
+) -> None:
+    """Create a user."""
+    password = None if robot else read_secret("Password", password_stdin)
+
+    async def run(db: Database) -> None:
+        hashed = await _hasher(cli).ahash(password) if password is not None else None
+        kind = "robot" if robot else "user"
+        await UserStore(db, cli.clock).add(name, hashed, groups=groups, kind=kind)
+
+    cli.run_db(run)
+    click.echo(f"added {'robot' if robot else 'user'} {name}")
+
+
+@command.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True)
+@click.option("--expires-in-days", type=int, default=None, help="Password expires after N days.")
+@pass_cli
+def passwd(cli: CliContext, name: str, password_stdin: bool, expires_in_days: int | None) -> None:
+    """Set a user's password."""
+    password = read_secret("New password", password_stdin)
+    expires = cli.clock.now() + timedelta(days=expires_in_days) if expires_in_days else None
+
+    async def run(db: Database) -> None:
+        hashed = await _hasher(cli).ahash(password)
+        await UserStore(db, cli.clock).set_password(name, hashed, expires_at=expires)
+
+    cli.run_db(run)
+    click.echo(f"password changed for {name}")
+
+
+@command.command("disable")
+@click.argument("name")
+@click.option("--enable", is_flag=True, help="Re-enable instead.")
+@pass_cli
+def disable(cli: CliContext, name: str, enable: bool) -> None:
+    """Disable (or --enable) a user: its logins and refresh tokens stop working."""
+
+    async def run(db: Database) -> None:
+        await UserStore(db, cli.clock).set_disabled(name, not enable)
+
+    cli.run_db(run)
+    click.echo(f"{'enabled' if enable else 'disabled'} {name}")
+
+
+@command.command("list")
+@pass_cli
+def list_users(cli: CliContext) -> None:
+    """List users with their groups and state."""
+
+    async def run(db: Database) -> None:
+        for user in await UserStore(db, cli.clock).list():
+            state = "disabled" if user.disabled else "active"
+            groups = ",".join(user.groups) or "-"
+            click.echo(f"{user.name}\t{user.kind}\t{state}\t{groups}")
+
+    cli.run_db(run)
+
+
+@command.command("import-htpasswd")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--group", "groups", multiple=True, help="Group for every imported user.")
+@pass_cli
+def import_htpasswd(cli: CliContext, file: str, groups: tuple[str, ...]) -> None:
+    """Import bcrypt users from an htpasswd file (upgraded to argon2id at next login)."""
+    entries = parse_htpasswd(Path(file).read_text(encoding="utf-8"))
+
+    async def run(db: Database) -> tuple[int, int]:
+        users = UserStore(db, cli.clock)
+        added = skipped = 0
+        for name, hashed in entries:
+            if await users.get(name) is not None:
+                skipped += 1
+                continue
+            await users.add(name, hashed, groups=groups)
+            added += 1
+        return added, skipped
+
+    added, skipped = cli.run_db(run)
+    click.echo(f"imported {added} users, skipped {skipped} existing")

@@ -1,0 +1,161 @@
+"""Typed, frozen settings models. Field names are the public TOML schema."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from regauth.domain.patterns import Pattern, PatternError
+from regauth.domain.scope import parse_scope
+from regauth.errors import MalformedScope
+
+Alg = Literal["ES256", "ES384", "ES512", "RS256", "RS384", "RS512"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerSettings(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=5001, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    trusted_proxies: tuple[str, ...] = ()
+    basic_realm: str = "regauth"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+
+class TokenSettings(_Model):
+    issuer: str = Field(default="regauth", min_length=1)
+    services: tuple[str, ...] = ()
+    ttl: int = Field(default=300, ge=10, le=86400)
+    refresh_ttl: int = Field(default=90 * 86400, ge=60)
+    realm: str = "http://127.0.0.1:5001/token"
+
+
+class KeySettings(_Model):
+    dir: Path = Path("keys")
+    alg: Alg = "ES256"
+    kid: Literal["libtrust", "rfc7638"] = "libtrust"
+    stable_ca: bool = True
+    leaf_days: int = Field(default=90, ge=1, le=3650)
+    ca_days: int = Field(default=3650, ge=1, le=36500)
+    rsa_bits: int = Field(default=2048, ge=2048, le=8192)
+    passphrase_file: Path | None = None
+    rotate_cron: str = ""
+    reload_interval: float = Field(default=2.0, gt=0, le=60)
+
+    @field_validator("rotate_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if value:
+            from croniter import croniter
+
+            if not croniter.is_valid(value):
+                raise ValueError(f"not a valid cron expression: {value!r}")
+        return value
+
+
+class DatabaseSettings(_Model):
+    url: str = "sqlite:///regauth.db"
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql+psycopg://", "postgresql://")):
+            raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        return value
+
+
+class PasswordSettings(_Model):
+    time_cost: int = Field(default=3, ge=1, le=20)
+    memory_cost: int = Field(default=65536, ge=1024)
+    parallelism: int = Field(default=4, ge=1, le=64)
+
+
+class RuleSettings(_Model):
+    """One ``[[rules]]`` entry. At most one of account / group / anonymous; none = everyone."""
+
+    account: str | None = None
+    group: str | None = None
+    anonymous: bool | None = None
+    type: str = "repository"
+    name: str
+    actions: tuple[str, ...]
+    service: tuple[str, ...] = ()
+    client_cidr: tuple[str, ...] = ()
+    comment: str = ""
+
+    @field_validator("service", "client_cidr", mode="before")
+    @classmethod
+    def _listify(cls, value: object) -> object:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("name", "account", "group")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                Pattern.compile(value)
+            except PatternError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("actions")
+    @classmethod
+    def _actions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for action in value:
+            try:
+                parse_scope(f"x:y:{action}")
+            except MalformedScope:
+                raise ValueError(f"invalid action {action!r}") from None
+        return value
+
+    @field_validator("client_cidr")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> RuleSettings:
+        chosen = [k for k in ("account", "group", "anonymous") if getattr(self, k) is not None]
+        if len(chosen) > 1:
+            raise ValueError(f"set at most one of account, group, anonymous (got {chosen})")
+        return self
+
+
+class Settings(_Model):
+    """The whole configuration. ``base_dir`` is the config file's folder (relative paths)."""
+
+    base_dir: Path = Path()
+    server: ServerSettings = ServerSettings()
+    token: TokenSettings = TokenSettings()
+    keys: KeySettings = KeySettings()
+    database: DatabaseSettings = DatabaseSettings()
+    passwords: PasswordSettings = PasswordSettings()
+    rules: tuple[RuleSettings, ...] = ()
+
+    def path(self, value: Path) -> Path:
+        return value if value.is_absolute() else self.base_dir / value
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.path(self.keys.dir)
+
+    @property
+    def database_url(self) -> str:
+        url = self.database.url
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            return f"sqlite:///{self.path(Path(url.removeprefix('sqlite:///')))}"
+        return url

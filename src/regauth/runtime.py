@@ -1,0 +1,161 @@
+"""Wiring: settings → ready objects (database, stores, keys, identity chain, stages).
+
+Built once per process by the web app's lifespan or by a CLI command.
+The key ring is watched: a rotation made by ``regauth keys rotate`` (or by
+the cron schedule in any process) is picked up within ``keys.reload_interval``
+seconds, swapped atomically, and a bad key directory keeps the old ring.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import anyio
+from croniter import croniter
+
+from regauth.audit import LogAudit
+from regauth.authn.chain import IdentityChain
+from regauth.authn.local import LocalUsers
+from regauth.authn.passwords import PasswordHasher
+from regauth.authn.refresh import RefreshTokens
+from regauth.authz.config_rules import compile_rules
+from regauth.config import Settings
+from regauth.domain.policy import AccountRules
+from regauth.errors import ConfigError
+from regauth.keys import Keyring, KeyStore, TokenSigner
+from regauth.ports import Clock, Random
+from regauth.service import AuditSink, TokenPolicy, TokenService
+from regauth.store import Database, GroupStore, TokenStore, UserStore
+
+log = logging.getLogger("regauth")
+LEEWAY = timedelta(seconds=60)
+
+
+def key_store(settings: Settings, clock: Clock) -> KeyStore:
+    passphrase = None
+    if settings.keys.passphrase_file is not None:
+        path = settings.path(settings.keys.passphrase_file)
+        try:
+            passphrase = path.read_bytes().rstrip(b"\r\n")
+        except OSError as exc:
+            message = f"cannot read {path}: {exc.strerror}"
+            raise ConfigError(message, path="keys.passphrase_file") from None
+    return KeyStore(settings.keys_dir, clock, passphrase)
+
+
+def retire_grace(settings: Settings) -> timedelta:
+    """A retired key verifies until every token it signed has expired (plus leeway)."""
+    return timedelta(seconds=settings.token.ttl) + LEEWAY
+
+
+def token_policy(settings: Settings) -> TokenPolicy:
+    return TokenPolicy(
+        issuer=settings.token.issuer,
+        ttl=settings.token.ttl,
+        services=frozenset(settings.token.services),
+        stages=(AccountRules(compile_rules(settings.rules)),),
+    )
+
+
+class KeyringHolder:
+    """Holds the current key ring and signer; swaps both atomically on change."""
+
+    def __init__(self, store: KeyStore, settings: Settings, clock: Clock) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self._state = store.state_token()
+        self._keyring = store.load(settings.keys.kid)
+        self._signer = TokenSigner(self._keyring)
+
+    @property
+    def keyring(self) -> Keyring:
+        return self._keyring
+
+    @property
+    def signer(self) -> TokenSigner:
+        return self._signer
+
+    def refresh(self) -> bool:
+        """Reload when the directory changed or a retired key ran out; True if swapped."""
+        state = self._store.state_token()
+        if state == self._state and not self._retired_key_expired():
+            return False
+        try:
+            keyring = self._store.load(self._settings.keys.kid)
+        except ConfigError as exc:
+            log.error("key reload failed, keeping the current keys: %s", exc)
+            return False
+        self._keyring, self._signer, self._state = keyring, TokenSigner(keyring), state
+        log.info("signing keys reloaded: current %s", keyring.current.key_id)
+        return True
+
+    def _retired_key_expired(self) -> bool:
+        now = self._clock.now()
+        return any(
+            k.valid_until is not None and k.valid_until <= now for k in self._keyring.previous
+        )
+
+    async def watch(self) -> None:
+        while True:
+            await anyio.sleep(self._settings.keys.reload_interval)
+            await anyio.to_thread.run_sync(self.refresh)
+
+    async def rotate_on_schedule(self) -> None:
+        """Automatic leaf rotation on ``keys.rotate_cron`` (one process wins each tick)."""
+        cron = self._settings.keys.rotate_cron
+        if not cron:
+            return
+        while True:
+            due: datetime = croniter(cron, self._clock.now()).get_next(datetime)
+            await anyio.sleep(max(0.0, (due - self._clock.now()).total_seconds()))
+            rotated = await anyio.to_thread.run_sync(self._rotate_if_due, due)
+            if rotated:
+                log.info("scheduled key rotation done (due %s)", due.isoformat())
+            await anyio.to_thread.run_sync(self.refresh)
+
+    def _rotate_if_due(self, due: datetime) -> bool:
+        grace = retire_grace(self._settings)
+        return self._store.rotate_if_due(due, grace=grace, days=self._settings.keys.leaf_days)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    users: UserStore
+    groups: GroupStore
+    tokens: TokenStore
+    hasher: PasswordHasher
+    keys: KeyringHolder
+    service: TokenService
+    audit: AuditSink
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock, random: Random) -> Runtime:
+        db = Database(settings.database_url)
+        users, groups, tokens = UserStore(db, clock), GroupStore(db, clock), TokenStore(db, clock)
+        p = settings.passwords
+        hasher = PasswordHasher(
+            time_cost=p.time_cost, memory_cost=p.memory_cost, parallelism=p.parallelism
+        )
+        keys = KeyringHolder(key_store(settings, clock), settings, clock)
+        refresh = RefreshTokens(tokens, users, clock, random, settings.token.refresh_ttl)
+        identity = IdentityChain([LocalUsers(users, hasher, clock), refresh])
+        policy = token_policy(settings)
+        audit = LogAudit()
+        service = TokenService(
+            policy=lambda: policy,
+            identity=identity,
+            signer=lambda: keys.signer,
+            refresh=refresh,
+            audit=audit,
+            clock=clock,
+            random=random,
+        )
+        return cls(settings, db, users, groups, tokens, hasher, keys, service, audit)
+
+    async def close(self) -> None:
+        await self.db.dispose()

@@ -1,0 +1,27 @@
+"""Persistence: SQLAlchemy models, repositories and Alembic migrations.
+
+The rest of regauth talks to the database only through the repositories
+here (``UserStore``, ``GroupStore``, ``TokenStore``), which return frozen
+records and raise ``Conflict`` / ``NotFound``; ``Database`` owns the engine
+and the migrations. SQLite and PostgreSQL are supported (SPEC §7).
+"""
+
+from __future__ import annotations
+
+from regauth.store.database import Database
+from regauth.store.errors import Conflict, NotFound, StoreError
+from regauth.store.records import TokenRecord, UserRecord
+from regauth.store.tokens import TokenStore
+from regauth.store.users import GroupStore, UserStore
+
+__all__ = [
+    "Conflict",
+    "Database",
+    "GroupStore",
+    "NotFound",
+    "StoreError",
+    "TokenRecord",
+    "TokenStore",
+    "UserRecord",
+    "UserStore",
+]

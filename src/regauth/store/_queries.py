@@ -1,0 +1,82 @@
+"""Statements shared by the repositories (private to the store).
+
+Lookups raise :class:`~regauth.store.errors.NotFound` naming the entity.
+Idempotent inserts use ``ON CONFLICT DO NOTHING``, which both SQLite and
+PostgreSQL understand, so concurrent creators of one group never fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Result, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from regauth.store.errors import NotFound
+from regauth.store.models import Group, Membership, User
+
+
+def affected(result: Result[Any]) -> int:
+    """Rows matched by an UPDATE or DELETE."""
+    return cast(CursorResult[Any], result).rowcount
+
+
+async def user_id(session: AsyncSession, name: str) -> int:
+    found = await session.scalar(select(User.id).where(User.name == name))
+    if found is None:
+        raise NotFound(f"user {name!r} not found")
+    return found
+
+
+async def group_id(session: AsyncSession, name: str) -> int:
+    found = await session.scalar(select(Group.id).where(Group.name == name))
+    if found is None:
+        raise NotFound(f"group {name!r} not found")
+    return found
+
+
+async def insert_ignoring_conflicts(
+    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, object]]
+) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    await session.execute(insert(table).values(list(rows)).on_conflict_do_nothing())
+
+
+async def ensure_groups(session: AsyncSession, names: Iterable[str], now: datetime) -> list[int]:
+    """Ids of the named groups, creating the missing ones."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return []
+    rows = [{"name": name, "created_at": now} for name in wanted]
+    await insert_ignoring_conflicts(session, cast(Table, Group.__table__), rows)
+    found = await session.scalars(select(Group.id).where(Group.name.in_(wanted)))
+    return list(found)
+
+
+async def set_memberships(session: AsyncSession, uid: int, group_ids: Sequence[int]) -> None:
+    table = cast(Table, Membership.__table__)
+    await session.execute(table.delete().where(table.c.user_id == uid))
+    rows = [{"user_id": uid, "group_id": gid} for gid in group_ids]
+    await insert_ignoring_conflicts(session, table, rows)
+
+
+async def groups_of(session: AsyncSession, uids: Sequence[int] | None) -> dict[int, list[str]]:
+    """Sorted group names per user id (all users when ``uids`` is None)."""
+    query = (
+        select(Membership.user_id, Group.name)
+        .join(Group, Group.id == Membership.group_id)
+        .order_by(Group.name)
+    )
+    if uids is not None:
+        query = query.where(Membership.user_id.in_(uids))
+    groups: dict[int, list[str]] = {}
+    for uid, name in await session.execute(query):
+        groups.setdefault(uid, []).append(name)
+    return groups

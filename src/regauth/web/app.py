@@ -1,0 +1,97 @@
+"""The ASGI application factory.
+
+``create_app(settings)`` for tests and embedding; ``app_from_environment()``
+is the target ``regauth serve`` hands to granian (one call per worker).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from regauth.config import Settings, find_config_path, load_settings
+from regauth.errors import ProblemError
+from regauth.ports import Clock, Random, SystemClock, SystemRandom
+from regauth.runtime import Runtime
+from regauth.web.client_ip import parse_networks
+from regauth.web.metrics import Metrics
+from regauth.web.problems import handle_problem, handle_unexpected
+from regauth.web.state import AppState
+from regauth.web.token import get_token, post_token
+
+log = logging.getLogger("regauth")
+
+
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, random: Random | None = None
+) -> Starlette:
+    clock = clock or SystemClock()
+    random = random or SystemRandom()
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime = Runtime.build(settings, clock, random)
+        app.state.regauth = AppState(
+            runtime, metrics, parse_networks(settings.server.trusted_proxies)
+        )
+        app.state.basic_realm = settings.server.basic_realm
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(runtime.keys.watch)
+                tasks.start_soon(runtime.keys.rotate_on_schedule)
+                yield
+                tasks.cancel_scope.cancel()
+        finally:
+            await runtime.close()
+
+    routes = [
+        Route("/token", get_token, methods=["GET"]),
+        Route("/token", post_token, methods=["POST"]),
+        Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics.endpoint, methods=["GET"]),
+    ]
+    handlers = {ProblemError: handle_problem, Exception: handle_unexpected}
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+
+
+async def jwks(request: Request) -> Response:
+    state: AppState = request.app.state.regauth
+    headers = {"Cache-Control": "public, max-age=60"}
+    return Response(state.jwks_body(), 200, headers, "application/jwk-set+json")
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    state: AppState = request.app.state.regauth
+    checks: dict[str, str] = {"keys": state.runtime.keys.keyring.current.key_id and "ok"}
+    try:
+        with anyio.fail_after(2):
+            await state.runtime.db.ping()
+        checks["database"] = "ok"
+    except Exception:  # the reason goes to the log, not to the caller
+        log.exception("readiness: database check failed")
+        checks["database"] = "failed"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ready else "failed", "checks": checks}, 200 if ready else 503
+    )
+
+
+def app_from_environment() -> Starlette:
+    """Granian factory target: configuration from ``$REGAUTH_CONFIG``."""
+    settings = load_settings(find_config_path(None, os.environ), os.environ)
+    return create_app(settings)

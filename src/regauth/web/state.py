@@ -1,0 +1,36 @@
+"""Per-process application state shared by the routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from regauth.runtime import Runtime
+from regauth.service import TokenService
+from regauth.web.client_ip import Network, client_address
+from regauth.web.metrics import Metrics
+
+
+@dataclass
+class AppState:
+    runtime: Runtime
+    metrics: Metrics
+    trusted_proxies: tuple[Network, ...]
+    _jwks: tuple[str, bytes] = ("", b"")
+
+    def service(self) -> TokenService:
+        return self.runtime.service
+
+    def client_ip(self, request: Request) -> str | None:
+        peer = request.client.host if request.client else None
+        forwarded = request.headers.get("x-forwarded-for")
+        return client_address(peer, forwarded, self.trusted_proxies)
+
+    def jwks_body(self) -> bytes:
+        import orjson
+
+        keyring = self.runtime.keys.keyring
+        if self._jwks[0] != keyring.version:
+            self._jwks = (keyring.version, orjson.dumps(keyring.jwks()))
+        return self._jwks[1]

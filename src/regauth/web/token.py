@@ -1,0 +1,147 @@
+"""``GET /token`` and ``POST /token`` (SPEC §1; Distribution token and OAuth2 flows).
+
+GET carries HTTP Basic (or nothing) and repeated ``scope`` parameters; POST
+is a form with ``grant_type=password`` or ``grant_type=refresh_token`` and one
+space-separated ``scope`` (containerd/BuildKit try it first and fall back to
+GET on 400/401/404, so those are the statuses for client mistakes).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from datetime import datetime
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from regauth.domain.credentials import (
+    BasicCredential,
+    BearerCredential,
+    Credential,
+    RefreshCredential,
+)
+from regauth.domain.scope import parse_scopes
+from regauth.errors import (
+    MalformedCredential,
+    MissingCredential,
+    RequestError,
+    UnsupportedGrant,
+)
+from regauth.service import IssuedToken, TokenRequest
+from regauth.web.state import AppState
+
+MAX_FORM_BYTES = 16 * 1024
+
+
+async def get_token(request: Request) -> Response:
+    state: AppState = request.app.state.regauth
+    params = request.query_params
+    credential = parse_authorization(request.headers.get("authorization"))
+    token_request = TokenRequest(
+        service=params.get("service", ""),
+        scopes=parse_scopes(params.getlist("scope")),
+        client_ip=state.client_ip(request),
+        offline=params.get("offline_token", "").lower() == "true",
+        client_id=params.get("client_id", ""),
+    )
+    return await _answer(state, credential, token_request)
+
+
+async def post_token(request: Request) -> Response:
+    state: AppState = request.app.state.regauth
+    form = await _read_form(request)
+    credential = _grant_credential(form, request.headers.get("authorization"))
+    token_request = TokenRequest(
+        service=form.get("service", ""),
+        scopes=parse_scopes([form.get("scope", "")]),
+        client_ip=state.client_ip(request),
+        offline=form.get("access_type", "") == "offline",
+        client_id=form.get("client_id", ""),
+    )
+    return await _answer(state, credential, token_request)
+
+
+async def _answer(state: AppState, credential: Credential | None, req: TokenRequest) -> Response:
+    started = time.perf_counter()
+    try:
+        issued = await state.service().issue(credential, req)
+    finally:
+        state.metrics.latency.observe(time.perf_counter() - started)
+    state.metrics.issued.inc()
+    return Response(_body(issued), 200, {"Cache-Control": "no-store"}, "application/json")
+
+
+def _body(issued: IssuedToken) -> bytes:
+    body: dict[str, object] = {
+        "token": issued.token,
+        "access_token": issued.token,
+        "expires_in": issued.expires_in,
+        "issued_at": _rfc3339(issued.issued_at),
+    }
+    if issued.refresh_token is not None:
+        body["refresh_token"] = issued.refresh_token
+    return orjson.dumps(body)
+
+
+def _rfc3339(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_authorization(header: str | None) -> Credential | None:
+    """Basic → BasicCredential; Bearer → BearerCredential; anything else is malformed."""
+    if header is None:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() == "basic":
+        return _basic(value)
+    if scheme.lower() == "bearer" and value:
+        return BearerCredential(value)
+    raise MalformedCredential("Authorization must be 'Basic <base64>' or 'Bearer <token>'")
+
+
+def _basic(value: str) -> BasicCredential:
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise MalformedCredential("Basic credentials are not valid base64 UTF-8") from None
+    username, sep, password = decoded.partition(":")
+    if not sep or not username:
+        raise MalformedCredential("Basic credentials must be 'username:password'")
+    return BasicCredential(username, password)
+
+
+async def _read_form(request: Request) -> dict[str, str]:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("application/x-www-form-urlencoded"):
+        raise RequestError("POST /token takes an application/x-www-form-urlencoded body")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise RequestError("form body is too large")
+    from urllib.parse import parse_qsl
+
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        raise RequestError("form body is not valid UTF-8 form encoding") from None
+    return dict(pairs)
+
+
+def _grant_credential(form: dict[str, str], authorization: str | None) -> Credential | None:
+    grant = form.get("grant_type", "")
+    if grant == "password":
+        username, password = form.get("username", ""), form.get("password", "")
+        if not username:
+            raise MissingCredential("grant_type=password needs username and password")
+        return BasicCredential(username, password)
+    if grant == "refresh_token":
+        token = form.get("refresh_token", "")
+        if not token:
+            raise MissingCredential("grant_type=refresh_token needs refresh_token")
+        return RefreshCredential(token, form.get("username", ""))
+    if grant == "":
+        return parse_authorization(authorization)
+    raise UnsupportedGrant("grant_type must be password or refresh_token")

@@ -1,0 +1,100 @@
+"""Database: URL mapping, redaction, SQLite pragmas, migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, text
+
+from regauth.errors import ConfigError
+from regauth.store import Database
+from regauth.store.models import Base
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_postgresql_url_stays_psycopg_and_is_redacted() -> None:
+    url = "postgresql+psycopg://regauth:s3cr3t@db.example:5432/regauth"
+    db = Database(url)
+    try:
+        assert db.engine.url.drivername == "postgresql+psycopg"
+        assert db.dialect == "postgresql"
+        assert db.url == url
+        assert "s3cr3t" not in db.redacted_url()
+        assert db.redacted_url() == "postgresql+psycopg://regauth:***@db.example:5432/regauth"
+    finally:
+        await db.dispose()
+
+
+async def test_plain_postgresql_url_means_psycopg() -> None:
+    db = Database("postgresql://u:pw@localhost/regauth")
+    try:
+        assert db.engine.url.drivername == "postgresql+psycopg"
+    finally:
+        await db.dispose()
+
+
+async def test_sqlite_runs_on_aiosqlite(db_path: Path) -> None:
+    db = Database(f"sqlite:///{db_path}")
+    try:
+        assert db.engine.url.drivername == "sqlite+aiosqlite"
+        assert db.redacted_url() == f"sqlite:///{db_path}"
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://u:hunter2@localhost/db",
+        "postgresql+asyncpg://u:hunter2@localhost/db",
+        "sqlite://",
+        "sqlite:///:memory:",
+        "not a url hunter2",
+    ],
+)
+def test_unusable_urls_are_config_errors_without_password(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Database(url)
+    assert "hunter2" not in str(caught.value)
+
+
+async def test_migrate_creates_parent_dir_and_is_idempotent(db_path: Path) -> None:
+    db = Database(f"sqlite:///{db_path}")
+    try:
+        db.migrate()
+        db.migrate()
+        await db.ping()
+    finally:
+        await db.dispose()
+    with sqlite3.connect(db_path) as conn:
+        versions = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    conn.close()
+    assert versions == [("0001",)]
+
+
+async def test_sqlite_connections_enforce_foreign_keys_and_wal(db_path: Path) -> None:
+    db = Database(f"sqlite:///{db_path}")
+    try:
+        db.migrate()
+        async with db.engine.connect() as conn:
+            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
+    finally:
+        await db.dispose()
+
+
+def test_migration_matches_models(db_path: Path) -> None:
+    Database(f"sqlite:///{db_path}").migrate()
+    engine = create_engine(f"sqlite:///{db_path}")
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
