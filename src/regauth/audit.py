@@ -23,7 +23,7 @@ def event_document(event: AuditEvent) -> dict[str, object]:
         "client_ip": event.client_ip,
         "subject": event.subject,
         "source": event.source,
-        "requested": list(event.requested),
+        "requested": [str(s) for s in event.requested],
         "granted": [
             {
                 "resource": str(g.requested.resource),

@@ -6,7 +6,6 @@ issued or refused, is handed to the audit sink with its trace.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +16,7 @@ from regauth.domain.claims import TokenRequestFacts, token_claims
 from regauth.domain.credentials import Credential, RefreshCredential
 from regauth.domain.policy import Grant, Stage, evaluate
 from regauth.domain.principal import Principal
-from regauth.domain.rules import Address, RequestContext
+from regauth.domain.rules import RequestContext
 from regauth.domain.scope import ResourceActions
 from regauth.errors import ProblemError, UnknownService
 from regauth.keys import TokenSigner
@@ -55,7 +54,7 @@ class AuditEvent:
     client_ip: str | None
     subject: str | None
     source: str | None
-    requested: tuple[str, ...]
+    requested: tuple[ResourceActions, ...]
     grants: tuple[Grant, ...] = ()
     error_code: str = ""
 
@@ -118,7 +117,7 @@ class TokenService:
         credential: Credential | None,
         request: TokenRequest,
     ) -> IssuedToken:
-        ctx = RequestContext(principal, request.service, _ip(request.client_ip))
+        ctx = RequestContext(principal, request.service, request.client_ip)
         grants = evaluate(policy.stages, request.scopes, ctx)
         now = self._clock.now()
         facts = TokenRequestFacts(
@@ -158,7 +157,7 @@ class TokenService:
             client_ip=request.client_ip,
             subject=principal.subject if principal else None,
             source=principal.source if principal else None,
-            requested=tuple(str(s) for s in request.scopes),
+            requested=request.scopes,
             grants=grants,
             error_code=code,
         )
@@ -167,12 +166,3 @@ class TokenService:
 def _check_service(services: frozenset[str], service: str) -> None:
     if services and service not in services:
         raise UnknownService("the requested service is not served by this token server")
-
-
-def _ip(text: str | None) -> Address | None:
-    if text is None:
-        return None
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None

@@ -67,14 +67,14 @@ ADMIN = Principal("admin", "local")
 def test_first_match_table(
     principal: Principal, scope: str, granted: tuple[str, ...], reason: str
 ) -> None:
-    ctx = RequestContext(principal, "registry.local", ipaddress.ip_address("192.0.2.1"))
+    ctx = RequestContext(principal, "registry.local", "192.0.2.1")
     (grant,) = evaluate((AccountRules(RULES),), [parse_scope(scope)], ctx)
     assert grant.actions == granted
     assert grant.trace[-1].reason == reason
 
 
 def test_network_and_service_matchers() -> None:
-    inside = RequestContext(ANONYMOUS, "other", ipaddress.ip_address("10.1.2.3"))
+    inside = RequestContext(ANONYMOUS, "other", "10.1.2.3")
     (g1, g2) = evaluate(
         (AccountRules(RULES),),
         [parse_scope("repository:internal/x:pull"), parse_scope("repository:svc/x:pull")],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from regauth.domain.patterns import Pattern
 from regauth.domain.principal import Principal
@@ -22,11 +23,19 @@ WILDCARD = "*"
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
-    """What the rules may look at besides the resource."""
+    """What the rules may look at besides the resource.
+
+    ``client_ip`` is the address as text; it is parsed only when a rule has a
+    network matcher (most requests never pay for it).
+    """
 
     principal: Principal
     service: str
-    client_ip: Address | None = None
+    client_ip: str | None = None
+
+    @property
+    def address(self) -> Address | None:
+        return parse_address(self.client_ip)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +66,20 @@ class Rule:
             return None
         if self.services and ctx.service not in self.services:
             return None
-        if self.networks and not _in_networks(ctx.client_ip, self.networks):
+        if self.networks and not _in_networks(ctx.address, self.networks):
             return None
         if self.group is None:
             return ""
         return next((g for g in sorted(p.groups) if self.group.matches(g)), None)
 
     def matches(self, item: ResourceActions, ctx: RequestContext) -> bool:
-        group = self.applies_to(ctx)
-        if group is None or item.resource.type != self.type:
+        if item.resource.type != self.type:
             return False
+        group = self.applies_to(ctx)
+        if group is None:
+            return False
+        if not self.name.placeholders:
+            return self.name.matches(item.resource.name)
         bindings = {"account": ctx.principal.subject, "service": ctx.service, "group": group}
         return self.name.matches(item.resource.name, bindings)
 
@@ -83,3 +96,14 @@ def first_match(rules: Sequence[Rule], item: ResourceActions, ctx: RequestContex
 
 def _in_networks(ip: Address | None, networks: tuple[Network, ...]) -> bool:
     return ip is not None and any(ip in n for n in networks)
+
+
+@lru_cache(maxsize=1024)
+def parse_address(text: str | None) -> Address | None:
+    """The client address, or None when absent or not an IP address."""
+    if text is None:
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
