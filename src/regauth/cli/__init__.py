@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+from typing import Any
 
 import click
 
@@ -11,7 +11,24 @@ from regauth.cli.context import CliContext
 from regauth.errors import RegauthError
 
 
-@click.group()
+class _Group(click.Group):
+    """Turns regauth's own errors into a one-line message and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RegauthError as exc:
+            raise _Failure(str(exc)) from None
+
+
+class _Failure(click.ClickException):
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return self.message
+
+
+@click.group(cls=_Group)
 @click.option(
     "--config",
     "config_path",
@@ -30,14 +47,4 @@ for module in (init_cmd, serve_cmd, config_cmd, keys_cmd, users_cmd, tokens_cmd)
 
 
 def main() -> None:
-    try:
-        cli(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except RegauthError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    cli(prog_name="regauth")

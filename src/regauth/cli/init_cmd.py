@@ -10,10 +10,9 @@ import anyio
 import click
 
 from regauth.authn.passwords import PasswordHasher
-from regauth.config import load_settings
+from regauth.config import Settings, load_settings
 from regauth.keys import Algorithm, KeyStore
 from regauth.ports import SystemClock
-from regauth.runtime import retire_grace
 from regauth.store import Database, UserStore
 
 ALGS = [a.value for a in Algorithm]
@@ -109,22 +108,14 @@ def command(
     config_path.write_text(text, encoding="utf-8")
     settings = load_settings(config_path, os.environ)
     store = KeyStore(settings.keys_dir, SystemClock())
-    _make_keys(
-        store,
-        Algorithm(alg),
-        stable_ca=not no_ca,
-        days=settings.keys.leaf_days,
-        grace=retire_grace(settings),
-    )
+    _make_keys(store, Algorithm(alg), stable_ca=not no_ca, days=settings.keys.leaf_days)
     bundle = base / "registry-bundle.pem"
     bundle.write_bytes(store.load(settings.keys.kid).bundle_pem())
-    password = _admin(settings.database_url, settings.passwords.time_cost)
+    password = _admin(settings)
     _report(settings.token.realm, service, issuer, bundle, password)
 
 
-def _make_keys(
-    store: KeyStore, alg: Algorithm, *, stable_ca: bool, days: int, grace: object
-) -> None:
+def _make_keys(store: KeyStore, alg: Algorithm, *, stable_ca: bool, days: int) -> None:
     if store.exists():
         click.echo(f"keys: keeping the existing keys in {store.directory}")
         return
@@ -133,11 +124,15 @@ def _make_keys(
     store.generate(alg, days=days)
 
 
-def _admin(url: str, time_cost: int) -> str | None:
+def _admin(settings: Settings) -> str | None:
     """Create the ``admin`` user; return the password when it was generated here."""
     given = os.environ.get("REGAUTH_ADMIN_PASSWORD")
     password = given or secrets.token_urlsafe(18)
-    db = Database(url)
+    p = settings.passwords
+    hasher = PasswordHasher(
+        time_cost=p.time_cost, memory_cost=p.memory_cost, parallelism=p.parallelism
+    )
+    db = Database(settings.database_url)
     db.migrate()
 
     async def main() -> bool:
@@ -145,7 +140,7 @@ def _admin(url: str, time_cost: int) -> str | None:
             users = UserStore(db, SystemClock())
             if await users.get("admin") is not None:
                 return False
-            await users.add("admin", await PasswordHasher().ahash(password), groups=("admins",))
+            await users.add("admin", await hasher.ahash(password), groups=("admins",))
             return True
         finally:
             await db.dispose()

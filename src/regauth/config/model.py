@@ -135,6 +135,10 @@ class RuleSettings(_Model):
         return self
 
 
+class LogSettings(_Model):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
 class Settings(_Model):
     """The whole configuration. ``base_dir`` is the config file's folder (relative paths)."""
 
@@ -144,6 +148,7 @@ class Settings(_Model):
     keys: KeySettings = KeySettings()
     database: DatabaseSettings = DatabaseSettings()
     passwords: PasswordSettings = PasswordSettings()
+    log: LogSettings = LogSettings()
     rules: tuple[RuleSettings, ...] = ()
 
     def path(self, value: Path) -> Path:

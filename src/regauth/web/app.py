@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from regauth import logs
 from regauth.config import Settings, find_config_path, load_settings
 from regauth.errors import ProblemError
 from regauth.ports import Clock, Random, SystemClock, SystemRandom
@@ -94,4 +95,5 @@ async def readyz(request: Request) -> Response:
 def app_from_environment() -> Starlette:
     """Granian factory target: configuration from ``$REGAUTH_CONFIG``."""
     settings = load_settings(find_config_path(None, os.environ), os.environ)
+    logs.configure(settings.log.level)
     return create_app(settings)
