@@ -80,7 +80,7 @@ def test_errors_name_the_dotted_path(
 
 
 def test_unknown_environment_setting_is_an_error() -> None:
-    with pytest.raises(ConfigError, match="token.nope"):
+    with pytest.raises(ConfigError, match=r"token\.nope"):
         parse("", REGAUTH_TOKEN__NOPE="1")
 
 
