@@ -8,12 +8,16 @@ tagged outcome (STYLE rule 2): ``Authenticated | Rejected | NoOpinion``.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Protocol
 
 from regauth.domain.credentials import Credential
+from regauth.domain.policy import Grant
 from regauth.domain.principal import Principal
+from regauth.domain.rules import RequestContext
 from regauth.errors import AuthenticationError
 
 
@@ -64,12 +68,26 @@ class NoOpinion:
 Outcome = Authenticated | Rejected | NoOpinion
 
 
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class CallerFacts:
-    """What an identity source may know about the request besides the credential."""
+    """What identity sources and async stages may know about the token request.
+
+    ``url`` is the request URL as the client addressed it (scheme://host/path,
+    no query) — DPoP's ``htu``. ``headers`` has lower-case names (the last
+    value of a repeated header). ``client_cert`` is the DER of a client
+    certificate that was verified by our TLS listener or forwarded by a
+    trusted proxy, else None.
+    """
 
     client_ip: str | None
     service: str
+    method: str = "GET"
+    url: str = ""
+    headers: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS)
+    client_cert: bytes | None = field(default=None, repr=False)
 
 
 class Authenticator(Protocol):
@@ -78,3 +96,17 @@ class Authenticator(Protocol):
     name: str
 
     async def authenticate(self, credential: Credential, facts: CallerFacts) -> Outcome: ...
+
+
+class AsyncStage(Protocol):
+    """An authorization stage that needs I/O (e.g. a webhook), run after the pure stages.
+
+    Called once per requested resource that still has actions; returns the
+    grant narrowed (``grant.narrow(...)`` records the decision). Must fail
+    closed: an error or timeout removes the actions it was asked about.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    async def apply(self, grant: Grant, ctx: RequestContext, facts: CallerFacts) -> Grant: ...

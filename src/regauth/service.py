@@ -20,18 +20,25 @@ from regauth.domain.rules import RequestContext
 from regauth.domain.scope import ResourceActions
 from regauth.errors import ProblemError, UnknownService
 from regauth.keys import TokenSigner
-from regauth.ports import CallerFacts, Clock, Random
+from regauth.ports import AsyncStage, CallerFacts, Clock, Random
 
 REFRESHABLE_SOURCES = frozenset({"local", "refresh_token"})
 
 
 @dataclass(frozen=True, slots=True)
 class TokenRequest:
-    service: str
     scopes: tuple[ResourceActions, ...]
-    client_ip: str | None = None
+    facts: CallerFacts
     offline: bool = False
     client_id: str = ""
+
+    @property
+    def service(self) -> str:
+        return self.facts.service
+
+    @property
+    def client_ip(self) -> str | None:
+        return self.facts.client_ip
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +80,7 @@ class TokenPolicy:
     ttl: int
     services: frozenset[str]
     stages: tuple[Stage, ...]
+    async_stages: tuple[AsyncStage, ...] = ()
 
 
 class TokenService:
@@ -101,8 +109,7 @@ class TokenService:
         principal: Principal | None = None
         try:
             _check_service(policy.services, request.service)
-            facts = CallerFacts(request.client_ip, request.service)
-            principal = await self._identity.identify(credential, facts)
+            principal = await self._identity.identify(credential, request.facts)
             issued = await self._mint(policy, principal, credential, request)
         except ProblemError as error:
             self._audit.record(self._event(request, principal, (), error.code))
@@ -119,6 +126,10 @@ class TokenService:
     ) -> IssuedToken:
         ctx = RequestContext(principal, request.service, request.client_ip)
         grants = evaluate(policy.stages, request.scopes, ctx)
+        for stage in policy.async_stages:
+            grants = tuple(
+                [await stage.apply(g, ctx, request.facts) if g.actions else g for g in grants]
+            )
         now = self._clock.now()
         facts = TokenRequestFacts(
             issuer=policy.issuer,

@@ -28,4 +28,24 @@ class BearerCredential:
     token: str = field(repr=False)
 
 
-Credential = BasicCredential | RefreshCredential | BearerCredential
+@dataclass(frozen=True, slots=True)
+class ApiKeyCredential:
+    """``X-Api-Key: …`` (only when no Authorization header was sent: Authorization wins)."""
+
+    key: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateCredential:
+    """A verified client certificate and no other credential (SPEC §3, mTLS identity)."""
+
+    der: bytes = field(repr=False)
+
+
+Credential = (
+    BasicCredential
+    | RefreshCredential
+    | BearerCredential
+    | ApiKeyCredential
+    | CertificateCredential
+)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from regauth.ports import CallerFacts
 from regauth.runtime import Runtime
 from regauth.service import TokenService
 from regauth.web.client_ip import Network, client_address
@@ -21,6 +22,22 @@ class AppState:
 
     def service(self) -> TokenService:
         return self.runtime.service
+
+    def caller_facts(self, request: Request, service: str) -> CallerFacts:
+        url = request.url
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
+        return CallerFacts(
+            client_ip=self.client_ip(request),
+            service=service,
+            method=request.method,
+            url=f"{url.scheme}://{url.netloc}{url.path}",
+            headers=headers,
+            client_cert=self.client_certificate(request),
+        )
+
+    def client_certificate(self, request: Request) -> bytes | None:
+        """DER of a verified client certificate; none until TLS client auth is configured."""
+        return None
 
     def client_ip(self, request: Request) -> str | None:
         peer = request.client.host if request.client else None

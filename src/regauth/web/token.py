@@ -18,7 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from regauth.domain.credentials import (
+    ApiKeyCredential,
     BasicCredential,
+    CertificateCredential,
     BearerCredential,
     Credential,
     RefreshCredential,
@@ -39,11 +41,10 @@ MAX_FORM_BYTES = 16 * 1024
 async def get_token(request: Request) -> Response:
     state: AppState = request.app.state.regauth
     params = request.query_params
-    credential = parse_authorization(request.headers.get("authorization"))
+    credential = request_credential(request.headers.get("authorization"), request)
     token_request = TokenRequest(
-        service=params.get("service", ""),
         scopes=parse_scopes(params.getlist("scope")),
-        client_ip=state.client_ip(request),
+        facts=state.caller_facts(request, params.get("service", "")),
         offline=params.get("offline_token", "").lower() == "true",
         client_id=params.get("client_id", ""),
     )
@@ -53,11 +54,10 @@ async def get_token(request: Request) -> Response:
 async def post_token(request: Request) -> Response:
     state: AppState = request.app.state.regauth
     form = await _read_form(request)
-    credential = _grant_credential(form, request.headers.get("authorization"))
+    credential = _grant_credential(form, request.headers.get("authorization"), request)
     token_request = TokenRequest(
-        service=form.get("service", ""),
         scopes=parse_scopes([form.get("scope", "")]),
-        client_ip=state.client_ip(request),
+        facts=state.caller_facts(request, form.get("service", "")),
         offline=form.get("access_type", "") == "offline",
         client_id=form.get("client_id", ""),
     )
@@ -88,6 +88,20 @@ def _body(issued: IssuedToken) -> bytes:
 
 def _rfc3339(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def request_credential(authorization: str | None, request: Request) -> Credential | None:
+    """Authorization wins; else ``X-Api-Key``; else a verified client certificate."""
+    if authorization is not None:
+        return parse_authorization(authorization)
+    api_key = request.headers.get("x-api-key")
+    if api_key is not None:
+        if not api_key.strip():
+            raise MalformedCredential("X-Api-Key is empty")
+        return ApiKeyCredential(api_key.strip())
+    state: AppState = request.app.state.regauth
+    der = state.client_certificate(request)
+    return CertificateCredential(der) if der is not None else None
 
 
 def parse_authorization(header: str | None) -> Credential | None:
@@ -130,7 +144,9 @@ async def _read_form(request: Request) -> dict[str, str]:
     return dict(pairs)
 
 
-def _grant_credential(form: dict[str, str], authorization: str | None) -> Credential | None:
+def _grant_credential(
+    form: dict[str, str], authorization: str | None, request: Request
+) -> Credential | None:
     grant = form.get("grant_type", "")
     if grant == "password":
         username, password = form.get("username", ""), form.get("password", "")
@@ -143,5 +159,5 @@ def _grant_credential(form: dict[str, str], authorization: str | None) -> Creden
             raise MissingCredential("grant_type=refresh_token needs refresh_token")
         return RefreshCredential(token, form.get("username", ""))
     if grant == "":
-        return parse_authorization(authorization)
+        return request_credential(authorization, request)
     raise UnsupportedGrant("grant_type must be password or refresh_token")
