@@ -11,7 +11,7 @@ the client and must never contain secrets or backend exception text.
     │   ├── AuthenticationError   401     auth.* (adds WWW-Authenticate)
     │   ├── ForbiddenError        403     auth.scope_denied, auth.license_revoked
     │   ├── ThrottledError        429     auth.throttled
-    │   └── UnavailableError      503     backend could not decide
+    │   └── UnavailableError      503     auth.jwks_unavailable, auth.backend_unavailable
     └── ConfigError                       (our own configuration is bad; stops start-up)
 """
 
@@ -92,6 +92,21 @@ class TokenExpired(AuthenticationError):
     title = "Token expired"
 
 
+class KidUnknown(AuthenticationError):
+    code = "auth.kid_unknown"
+    title = "Unknown signing key"
+
+
+class DpopInvalid(AuthenticationError):
+    code = "auth.dpop_invalid"
+    title = "Invalid DPoP proof"
+
+
+class SenderConstraintRequired(AuthenticationError):
+    code = "auth.sender_constraint_required"
+    title = "Sender-constrained token required"
+
+
 class ForbiddenError(ProblemError):
     status = 403
     code = "auth.scope_denied"
@@ -124,6 +139,16 @@ class UnavailableError(ProblemError):
     code = "service.unavailable"
     title = "Service unavailable"
     oauth_error = "temporarily_unavailable"
+
+
+class JwksUnavailable(UnavailableError):
+    code = "auth.jwks_unavailable"
+    title = "Identity provider keys unavailable"
+
+
+class BackendUnavailable(UnavailableError):
+    code = "auth.backend_unavailable"
+    title = "Identity backend unavailable"
 
 
 class ConfigError(RegauthError):

@@ -32,6 +32,8 @@ class RequestContext:
     principal: Principal
     service: str
     client_ip: str | None = None
+    at: int = 0  # unix seconds of the request (time is passed in, never read here)
+    plan: str = ""  # the principal's plan name (SPEC §4.3), resolved before evaluation
 
     @property
     def address(self) -> Address | None:
