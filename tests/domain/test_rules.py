@@ -70,7 +70,7 @@ def test_first_match_table(
     ctx = RequestContext(principal, "registry.local", "192.0.2.1")
     (grant,) = evaluate((AccountRules(RULES),), [parse_scope(scope)], ctx)
     assert grant.actions == granted
-    assert grant.trace[-1].reason == reason
+    assert grant.trace[-1].reason.startswith(reason)
 
 
 def test_network_and_service_matchers() -> None:

@@ -61,16 +61,53 @@ class Stage(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class AccountRules:
-    """Stage 1: ordered rules, first match wins, requested ∩ allowed."""
+    """Stage 1 (SPEC §4.1, seed 001): the account's actions.
+
+    Three kinds of ordered lists, first match wins within each: the user's own
+    rules, each of its groups' rules, and the global rules of the config file.
+    Account actions = the union of the matches; but a matching *user-level*
+    rule with no actions (a user rule, or a global rule naming the account) is
+    an explicit deny that overrides everything else.
+    """
 
     rules: tuple[Rule, ...]
+    user_rules: tuple[Rule, ...] = ()
+    group_rules: tuple[tuple[str, tuple[Rule, ...]], ...] = ()
     name: str = "account"
 
     def apply(self, grant: Grant, ctx: RequestContext) -> Grant:
-        rule = first_match(self.rules, grant.requested, ctx)
-        if rule is None:
+        matches = self._matches(grant.requested, ctx)
+        if not matches:
             return grant.narrow(self.name, (), NO_MATCH)
-        return grant.narrow(self.name, rule.allow(grant.actions), rule.label)
+        for rule in matches:
+            if not rule.actions and (rule in self.user_rules or rule.account is not None):
+                return grant.narrow(self.name, (), f"{rule.label}: explicit deny")
+        allowed: list[str] = []
+        for rule in matches:
+            allowed.extend(a for a in rule.allow(grant.actions) if a not in allowed)
+        return grant.narrow(self.name, allowed, " + ".join(r.label for r in matches))
+
+    def _matches(self, item: ResourceActions, ctx: RequestContext) -> list[Rule]:
+        lists = (self.user_rules, *(rules for _, rules in self.group_rules), self.rules)
+        found = (first_match(rules, item, ctx) for rules in lists if rules)
+        return [rule for rule in found if rule is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRules:
+    """Stage 2: a personal access token, robot token or API key narrows further (∩)."""
+
+    name: str = "token"
+
+    def apply(self, grant: Grant, ctx: RequestContext) -> Grant:
+        rules = ctx.principal.token_rules
+        if rules is None:
+            return grant
+        rule = first_match(rules, grant.requested, ctx)
+        if rule is None:
+            return grant.narrow(self.name, (), f"token {ctx.principal.token_id}: {NO_MATCH}")
+        label = f"token {ctx.principal.token_id}: {rule.label}"
+        return grant.narrow(self.name, rule.allow(grant.actions), label)
 
 
 def evaluate(

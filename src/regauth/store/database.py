@@ -92,8 +92,8 @@ class Database:
         """Close every pooled connection."""
         await self._engine.dispose()
 
-    def migrate(self) -> None:
-        """Upgrade the schema to the newest revision (a no-op when current).
+    def migrate(self, revision: str = "head") -> None:
+        """Upgrade the schema to ``revision``, the newest by default (a no-op when current).
 
         Synchronous, meant for start-up and the CLI. Concurrent callers are
         serialised (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock), so
@@ -110,7 +110,7 @@ class Database:
                         text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK}
                     )
                 config.attributes["connection"] = conn
-                command.upgrade(config, "head")
+                command.upgrade(config, revision)
         finally:
             engine.dispose()
 

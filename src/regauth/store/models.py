@@ -77,6 +77,8 @@ class User(Base):
     password_expires_at: Mapped[datetime | None]
     kind: Mapped[str] = mapped_column(String(16), default="user", server_default="user")
     created_at: Mapped[datetime]
+    # Revision 0002; opaque JSON object, not yet surfaced in UserRecord.
+    attributes_json: Mapped[str] = mapped_column(Text, default="{}", server_default=text("'{}'"))
 
 
 class Group(Base):
