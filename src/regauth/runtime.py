@@ -15,19 +15,23 @@ from datetime import datetime, timedelta
 import anyio
 from croniter import croniter
 
-from regauth.audit import LogAudit
+from regauth.audit import DatabaseAudit
 from regauth.authn.chain import IdentityChain
 from regauth.authn.local import LocalUsers
 from regauth.authn.passwords import PasswordHasher
+from regauth.authn.pat import PersonalTokens
 from regauth.authn.refresh import RefreshTokens
+from regauth.authz.account_source import DatabaseRules
 from regauth.authz.config_rules import compile_rules
 from regauth.config import Settings
-from regauth.domain.policy import AccountRules
+from regauth.domain.patterns import Pattern
+from regauth.domain.plans import PlanEntry, Plans
+from regauth.domain.policy import Stage
 from regauth.errors import ConfigError
 from regauth.keys import Keyring, KeyStore, TokenSigner
-from regauth.ports import Clock, Random
-from regauth.service import AuditSink, TokenPolicy, TokenService
-from regauth.store import Database, GroupStore, TokenStore, UserStore
+from regauth.ports import AsyncStage, Clock, Random
+from regauth.service import Decider, TokenPolicy, TokenService
+from regauth.store import AuditStore, Database, GroupStore, RuleStore, TokenStore, UserStore
 
 log = logging.getLogger("regauth")
 LEEWAY = timedelta(seconds=60)
@@ -50,12 +54,39 @@ def retire_grace(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.token.ttl) + LEEWAY
 
 
-def token_policy(settings: Settings) -> TokenPolicy:
+def plans(settings: Settings) -> Plans | None:
+    if not settings.plans:
+        return None
+    table = {
+        name: tuple(
+            PlanEntry(Pattern.compile(repo), entry.actions)
+            for entry in settings.plan_entries(name)
+            for repo in entry.repositories
+        )
+        for name in settings.plans
+    }
+    return Plans(table)
+
+
+def token_policy(
+    settings: Settings,
+    *,
+    policies: tuple[Stage, ...] = (),
+    async_stages: tuple[AsyncStage, ...] = (),
+) -> TokenPolicy:
     return TokenPolicy(
         issuer=settings.token.issuer,
         ttl=settings.token.ttl,
         services=frozenset(settings.token.services),
-        stages=(AccountRules(compile_rules(settings.rules)),),
+        config_rules=compile_rules(settings.rules),
+        plans=plans(settings),
+        plan_claim=settings.plan_claim,
+        default_plan=settings.default_plan,
+        license_claim=settings.license_claim,
+        revoked_licenses=frozenset(settings.revoked_licenses),
+        policies=policies,
+        async_stages=async_stages,
+        on_denied=settings.token.on_denied,
     )
 
 
@@ -131,7 +162,9 @@ class Runtime:
     hasher: PasswordHasher
     keys: KeyringHolder
     service: TokenService
-    audit: AuditSink
+    decider: Decider
+    audit: DatabaseAudit
+    rules: RuleStore
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock, random: Random) -> Runtime:
@@ -143,19 +176,26 @@ class Runtime:
         )
         keys = KeyringHolder(key_store(settings, clock), settings, clock)
         refresh = RefreshTokens(tokens, users, clock, random, settings.token.refresh_ttl)
-        identity = IdentityChain([LocalUsers(users, hasher, clock), refresh])
+        pats = PersonalTokens(tokens, users, clock)
+        identity = IdentityChain([pats, LocalUsers(users, hasher, clock), refresh])
         policy = token_policy(settings)
-        audit = LogAudit()
+        rules = RuleStore(db, clock)
+        decider = Decider(lambda: policy, DatabaseRules(rules), clock)
+        audit = DatabaseAudit(AuditStore(db))
         service = TokenService(
             policy=lambda: policy,
             identity=identity,
+            decider=decider,
             signer=lambda: keys.signer,
             refresh=refresh,
             audit=audit,
             clock=clock,
             random=random,
         )
-        return cls(settings, db, users, groups, tokens, hasher, keys, service, audit)
+        return cls(
+            settings, db, users, groups, tokens, hasher, keys, service, decider, audit, rules
+        )
 
     async def close(self) -> None:
+        await self.audit.flush()
         await self.db.dispose()

@@ -1,7 +1,12 @@
 """issue(): identify → authorize each requested resource → mint (SPEC §1, §3, §4).
 
-The one use case of the token endpoint, independent of HTTP. Every decision,
-issued or refused, is handed to the audit sink with its trace.
+The use case of the token endpoint, independent of HTTP; ``decide()`` is the
+authorization half on its own (``regauth check`` and ``policy test`` use it).
+Every decision, issued or refused, is handed to the audit sink with its trace.
+
+Stages, in order (SPEC §4): account rules (user ∪ groups ∪ global, explicit
+deny), token rules, plan, [licence check: 403 before anything], CEL
+policies, authorization webhooks.
 """
 
 from __future__ import annotations
@@ -14,15 +19,17 @@ from typing import Protocol
 from regauth.authn.chain import IdentityChain
 from regauth.domain.claims import TokenRequestFacts, token_claims
 from regauth.domain.credentials import Credential, RefreshCredential
-from regauth.domain.policy import Grant, Stage, evaluate
+from regauth.domain.plans import Plans, license_revoked, plan_of
+from regauth.domain.policy import AccountRules, Grant, Stage, TokenRules, evaluate
 from regauth.domain.principal import Principal
-from regauth.domain.rules import RequestContext
+from regauth.domain.rules import RequestContext, Rule
 from regauth.domain.scope import ResourceActions
-from regauth.errors import ProblemError, UnknownService
+from regauth.errors import LicenseRevoked, ProblemError, ScopeDenied, UnknownService
 from regauth.keys import TokenSigner
 from regauth.ports import AsyncStage, CallerFacts, Clock, Random
 
-REFRESHABLE_SOURCES = frozenset({"local", "refresh_token"})
+REFRESHABLE_SOURCES = frozenset({"local", "refresh_token", "ldap"})
+GroupRules = tuple[tuple[str, tuple[Rule, ...]], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +81,67 @@ class RefreshIssuer(Protocol):
     async def issue(self, subject: str, client_id: str) -> str: ...
 
 
+class RuleSource(Protocol):
+    """The principal's own and its groups' rules (from the database)."""
+
+    async def rules_for(self, principal: Principal) -> tuple[tuple[Rule, ...], GroupRules]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class TokenPolicy:
+    """Everything configured about issuing; rebuilt and swapped as a whole on reload."""
+
     issuer: str
     ttl: int
     services: frozenset[str]
-    stages: tuple[Stage, ...]
-    async_stages: tuple[AsyncStage, ...] = ()
+    config_rules: tuple[Rule, ...] = ()
+    plans: Plans | None = None
+    plan_claim: str = ""
+    default_plan: str = ""
+    license_claim: str = ""
+    revoked_licenses: frozenset[str] = frozenset()
+    policies: tuple[Stage, ...] = ()  # pure stages after the plan (CEL)
+    async_stages: tuple[AsyncStage, ...] = ()  # webhooks
+    on_denied: str = "narrow"
+
+
+class Decider:
+    """The authorization half: principal + requested scopes → grants with traces."""
+
+    def __init__(self, policy: Callable[[], TokenPolicy], rules: RuleSource, clock: Clock) -> None:
+        self._policy = policy
+        self._rules = rules
+        self._clock = clock
+
+    async def decide(
+        self,
+        principal: Principal,
+        scopes: tuple[ResourceActions, ...],
+        facts: CallerFacts,
+        *,
+        webhooks: bool = True,
+    ) -> tuple[Grant, ...]:
+        """Raise LicenseRevoked for a revoked licence; else every grant with its trace."""
+        policy = self._policy()
+        if license_revoked(principal, policy.license_claim, policy.revoked_licenses):
+            raise LicenseRevoked("the licence presented by this caller has been revoked")
+        user_rules, group_rules = await self._rules.rules_for(principal)
+        stages: list[Stage] = [AccountRules(policy.config_rules, user_rules, group_rules)]
+        stages.append(TokenRules())
+        if policy.plans is not None:
+            stages.append(policy.plans)
+        stages.extend(policy.policies)
+        ctx = RequestContext(
+            principal,
+            facts.service,
+            facts.client_ip,
+            at=int(self._clock.now().timestamp()),
+            plan=plan_of(principal, policy.plan_claim, policy.default_plan),
+        )
+        grants = evaluate(stages, scopes, ctx)
+        for stage in policy.async_stages if webhooks else ():
+            grants = tuple([await stage.apply(g, ctx, facts) if g.actions else g for g in grants])
+        return grants
 
 
 class TokenService:
@@ -89,6 +150,7 @@ class TokenService:
         *,
         policy: Callable[[], TokenPolicy],
         identity: IdentityChain,
+        decider: Decider,
         signer: Callable[[], TokenSigner],
         refresh: RefreshIssuer,
         audit: AuditSink,
@@ -97,6 +159,7 @@ class TokenService:
     ) -> None:
         self._policy = policy
         self._identity = identity
+        self._decider = decider
         self._signer = signer
         self._refresh = refresh
         self._audit = audit
@@ -107,29 +170,27 @@ class TokenService:
         """Mint a token or raise a ProblemError; either way an audit event is recorded."""
         policy = self._policy()
         principal: Principal | None = None
+        grants: tuple[Grant, ...] = ()
         try:
             _check_service(policy.services, request.service)
             principal = await self._identity.identify(credential, request.facts)
-            issued = await self._mint(policy, principal, credential, request)
+            grants = await self._decider.decide(principal, request.scopes, request.facts)
+            _check_denied(policy, request, grants)
+            issued = await self._mint(policy, principal, grants, credential, request)
         except ProblemError as error:
-            self._audit.record(self._event(request, principal, (), error.code))
+            self._audit.record(self._event(request, principal, grants, error.code))
             raise
-        self._audit.record(self._event(request, principal, issued.grants, ""))
+        self._audit.record(self._event(request, principal, grants, ""))
         return issued
 
     async def _mint(
         self,
         policy: TokenPolicy,
         principal: Principal,
+        grants: tuple[Grant, ...],
         credential: Credential | None,
         request: TokenRequest,
     ) -> IssuedToken:
-        ctx = RequestContext(principal, request.service, request.client_ip)
-        grants = evaluate(policy.stages, request.scopes, ctx)
-        for stage in policy.async_stages:
-            grants = tuple(
-                [await stage.apply(g, ctx, request.facts) if g.actions else g for g in grants]
-            )
         now = self._clock.now()
         facts = TokenRequestFacts(
             issuer=policy.issuer,
@@ -177,3 +238,10 @@ class TokenService:
 def _check_service(services: frozenset[str], service: str) -> None:
     if services and service not in services:
         raise UnknownService("the requested service is not served by this token server")
+
+
+def _check_denied(policy: TokenPolicy, request: TokenRequest, grants: tuple[Grant, ...]) -> None:
+    """``token.on_denied = "forbid"``: 403 when scopes were asked for and none was granted."""
+    if policy.on_denied == "forbid" and grants and not any(g.actions for g in grants):
+        names = ", ".join(str(g.requested) for g in grants[:3])
+        raise ScopeDenied(f"none of the requested access was granted ({names})")

@@ -16,7 +16,7 @@ Alg = Literal["ES256", "ES384", "ES512", "RS256", "RS384", "RS512"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
 class ServerSettings(_Model):
@@ -40,6 +40,7 @@ class TokenSettings(_Model):
     ttl: int = Field(default=300, ge=10, le=86400)
     refresh_ttl: int = Field(default=90 * 86400, ge=60)
     realm: str = "http://127.0.0.1:5001/token"
+    on_denied: Literal["narrow", "forbid"] = "narrow"
 
 
 class KeySettings(_Model):
@@ -135,6 +136,46 @@ class RuleSettings(_Model):
         return self
 
 
+class PlanSettings(_Model):
+    """One entry of a plan: repository patterns (``*`` = one path segment) and their actions."""
+
+    repositories: tuple[str, ...]
+    actions: tuple[str, ...] = ("pull",)
+
+    @field_validator("repositories")
+    @classmethod
+    def _patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            if "**" in item or "${" in item:
+                raise ValueError(f"plan patterns use '*' per path segment only: {item!r}")
+            Pattern.compile(item)
+        return value
+
+    @field_validator("actions")
+    @classmethod
+    def _actions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return RuleSettings._actions(value)
+
+
+class AccessPolicySettings(_Model):
+    """A CEL access policy (seed 000): rules allow when default_allow is false, deny when true."""
+
+    default_allow: bool = False
+    rules: tuple[str, ...] = ()
+
+
+class GlobalSettings(_Model):
+    access_policy: AccessPolicySettings | None = None
+    authorization_webhook: str = ""
+
+
+class RepositorySettings(_Model):
+    """``[repository."KEY"]``: KEY matches the name or a ``KEY/…`` prefix; globs allowed."""
+
+    access_policy: AccessPolicySettings | None = None
+    authorization_webhook: str | None = None
+
+
 class LogSettings(_Model):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -149,6 +190,24 @@ class Settings(_Model):
     database: DatabaseSettings = DatabaseSettings()
     passwords: PasswordSettings = PasswordSettings()
     log: LogSettings = LogSettings()
+    plans: dict[str, PlanSettings | tuple[PlanSettings, ...]] = Field(default_factory=dict)
+    default_plan: str = ""
+    plan_claim: str = ""
+    revoked_licenses: tuple[str, ...] = ()
+    license_claim: str = ""
+    global_: GlobalSettings = Field(default_factory=GlobalSettings, alias="global")
+    repository: dict[str, RepositorySettings] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _plan_references(self) -> Settings:
+        if self.default_plan and self.default_plan not in self.plans:
+            raise ValueError(f"default_plan {self.default_plan!r} is not defined under [plans]")
+        return self
+
+    def plan_entries(self, name: str) -> tuple[PlanSettings, ...]:
+        entry = self.plans[name]
+        return entry if isinstance(entry, tuple) else (entry,)
+
     rules: tuple[RuleSettings, ...] = ()
 
     def path(self, value: Path) -> Path:

@@ -8,20 +8,29 @@ and the migrations. SQLite and PostgreSQL are supported (SPEC §7).
 
 from __future__ import annotations
 
+from regauth.store import models_authz as _models_authz  # registers the tables
+from regauth.store.audit import AuditRecord, AuditStore
 from regauth.store.database import Database
 from regauth.store.errors import Conflict, NotFound, StoreError
 from regauth.store.records import TokenRecord, UserRecord
+from regauth.store.rules import RuleRecord, RuleSpec, RuleStore
 from regauth.store.tokens import TokenStore
 from regauth.store.users import GroupStore, UserStore
 
 __all__ = [
+    "AuditRecord",
+    "AuditStore",
     "Conflict",
     "Database",
     "GroupStore",
     "NotFound",
+    "RuleRecord",
+    "RuleSpec",
+    "RuleStore",
     "StoreError",
     "TokenRecord",
     "TokenStore",
     "UserRecord",
     "UserStore",
+    "_models_authz",
 ]

@@ -115,3 +115,17 @@ class Token(Base):
     last_used_at: Mapped[datetime | None]
     last_used_addr: Mapped[str | None] = mapped_column(String(255))
     rules_json: Mapped[str] = mapped_column(Text, default="[]", server_default=text("'[]'"))
+
+
+class AuthFailure(Base):
+    """A login-failure counter shared by every worker (``regauth.store.throttle``).
+
+    ``key`` is the SHA-256 (hex) of ``account:<name>`` or ``ip:<address>``,
+    never the name itself. ``count`` failures happened since ``window_start``.
+    """
+
+    __tablename__ = "auth_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(index=True)
+    count: Mapped[int] = mapped_column(Integer)

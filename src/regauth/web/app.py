@@ -49,6 +49,7 @@ def create_app(
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(runtime.keys.watch)
                 tasks.start_soon(runtime.keys.rotate_on_schedule)
+                tasks.start_soon(runtime.audit.run)
                 yield
                 tasks.cancel_scope.cancel()
         finally:

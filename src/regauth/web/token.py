@@ -20,8 +20,8 @@ from starlette.responses import Response
 from regauth.domain.credentials import (
     ApiKeyCredential,
     BasicCredential,
-    CertificateCredential,
     BearerCredential,
+    CertificateCredential,
     Credential,
     RefreshCredential,
 )
