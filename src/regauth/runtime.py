@@ -9,11 +9,13 @@ seconds, swapped atomically, and a bad key directory keeps the old ring.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import anyio
 from croniter import croniter
+from prometheus_client import CollectorRegistry
 
 from regauth.audit import DatabaseAudit
 from regauth.authn.chain import IdentityChain
@@ -23,6 +25,7 @@ from regauth.authn.pat import PersonalTokens
 from regauth.authn.refresh import RefreshTokens
 from regauth.authz.account_source import DatabaseRules
 from regauth.authz.config_rules import compile_rules
+from regauth.authz.webhook import WebhookMetrics, WebhookStage
 from regauth.config import Settings
 from regauth.domain.patterns import Pattern
 from regauth.domain.plans import PlanEntry, Plans
@@ -88,6 +91,46 @@ def token_policy(
         async_stages=async_stages,
         on_denied=settings.token.on_denied,
     )
+
+
+Closer = Callable[[], Awaitable[None]]
+
+
+async def _nothing() -> None:
+    return None
+
+
+def build_policy(
+    settings: Settings, clock: Clock, registry: CollectorRegistry, *, webhooks: bool = True
+) -> tuple[TokenPolicy, Closer]:
+    """Every configured stage, compiled once; the closer releases the webhook clients."""
+    stage = None
+    if webhooks:
+        stage = WebhookStage.build(
+            settings.auth.webhook,
+            settings.global_.authorization_webhook,
+            {k: v.authorization_webhook for k, v in settings.repository.items()},
+            clock=clock,
+            metrics=WebhookMetrics(registry),
+            base_dir=settings.base_dir,
+        )
+    policy = token_policy(
+        settings, policies=policy_stages(settings), async_stages=(stage,) if stage else ()
+    )
+    return policy, stage.aclose if stage else _nothing
+
+
+def policy_stages(settings: Settings) -> tuple[Stage, ...]:
+    """The pure policy stages after the plan: CEL access policies (seed 000)."""
+    return ()
+
+
+def build_decider(
+    settings: Settings, db: Database, clock: Clock, *, webhooks: bool = True
+) -> tuple[Decider, Closer]:
+    """A Decider over ``db`` with the configured stages; the closer releases HTTP clients."""
+    policy, close = build_policy(settings, clock, CollectorRegistry(), webhooks=webhooks)
+    return Decider(lambda: policy, DatabaseRules(RuleStore(db, clock)), clock), close
 
 
 class KeyringHolder:
@@ -166,8 +209,16 @@ class Runtime:
     audit: DatabaseAudit
     rules: RuleStore
 
+    close_policy: Closer
+
     @classmethod
-    def build(cls, settings: Settings, clock: Clock, random: Random) -> Runtime:
+    def build(
+        cls,
+        settings: Settings,
+        clock: Clock,
+        random: Random,
+        registry: CollectorRegistry | None = None,
+    ) -> Runtime:
         db = Database(settings.database_url)
         users, groups, tokens = UserStore(db, clock), GroupStore(db, clock), TokenStore(db, clock)
         p = settings.passwords
@@ -178,7 +229,7 @@ class Runtime:
         refresh = RefreshTokens(tokens, users, clock, random, settings.token.refresh_ttl)
         pats = PersonalTokens(tokens, users, clock)
         identity = IdentityChain([pats, LocalUsers(users, hasher, clock), refresh])
-        policy = token_policy(settings)
+        policy, close_policy = build_policy(settings, clock, registry or CollectorRegistry())
         rules = RuleStore(db, clock)
         decider = Decider(lambda: policy, DatabaseRules(rules), clock)
         audit = DatabaseAudit(AuditStore(db))
@@ -193,9 +244,21 @@ class Runtime:
             random=random,
         )
         return cls(
-            settings, db, users, groups, tokens, hasher, keys, service, decider, audit, rules
+            settings,
+            db,
+            users,
+            groups,
+            tokens,
+            hasher,
+            keys,
+            service,
+            decider,
+            audit,
+            rules,
+            close_policy,
         )
 
     async def close(self) -> None:
+        await self.close_policy()
         await self.audit.flush()
         await self.db.dispose()

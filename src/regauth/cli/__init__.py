@@ -6,7 +6,19 @@ from typing import Any
 
 import click
 
-from regauth.cli import config_cmd, init_cmd, keys_cmd, serve_cmd, tokens_cmd, users_cmd
+from regauth.cli import (
+    audit_cmd,
+    check_cmd,
+    config_cmd,
+    groups_cmd,
+    init_cmd,
+    keys_cmd,
+    policy_cmd,
+    rules_cmd,
+    serve_cmd,
+    tokens_cmd,
+    users_cmd,
+)
 from regauth.cli.context import CliContext
 from regauth.errors import RegauthError
 
@@ -42,7 +54,19 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = CliContext(config_path)
 
 
-for module in (init_cmd, serve_cmd, config_cmd, keys_cmd, users_cmd, tokens_cmd):
+for module in (
+    init_cmd,
+    serve_cmd,
+    config_cmd,
+    keys_cmd,
+    users_cmd,
+    groups_cmd,
+    rules_cmd,
+    tokens_cmd,
+    check_cmd,
+    policy_cmd,
+    audit_cmd,
+):
     cli.add_command(module.command)
 
 

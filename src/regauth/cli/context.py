@@ -14,7 +14,8 @@ import click
 from regauth.config import Settings, find_config_path, load_settings
 from regauth.keys import KeyStore
 from regauth.ports import SystemClock
-from regauth.runtime import key_store
+from regauth.runtime import Closer, build_decider, key_store
+from regauth.service import Decider
 from regauth.store import Database
 
 T = TypeVar("T")
@@ -35,6 +36,10 @@ class CliContext:
         if self._settings is None:
             self._settings = load_settings(self.config_path, os.environ)
         return self._settings
+
+    def decider(self, db: Database, *, webhooks: bool) -> tuple[Decider, Closer]:
+        """The same authorization pipeline as the server, over ``db``."""
+        return build_decider(self.settings, db, self.clock, webhooks=webhooks)
 
     def key_store(self) -> KeyStore:
         return key_store(self.settings, self.clock)

@@ -1,16 +1,79 @@
-"""``regauth tokens …``: refresh tokens (and, later, personal access tokens)."""
+"""``regauth tokens …``: personal access tokens, robot tokens and refresh tokens."""
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 import click
 
+from regauth.authn.pat import create_token, parse_token_rules
 from regauth.cli.context import CliContext, pass_cli
-from regauth.store import Database, TokenStore
+from regauth.ports import SystemRandom
+from regauth.store import Database, TokenRecord, TokenStore
+
+LIST_KEYS = frozenset({"actions", "service", "client_cidr"})
+RULE_KEYS = frozenset({"name", "type", "comment"}) | LIST_KEYS
 
 
 @click.group("tokens")
 def command() -> None:
     """List and revoke tokens."""
+
+
+def parse_rule(text: str) -> dict[str, object]:
+    """``name=team/**;actions=pull,push[;type=…][;service=…][;client_cidr=…]``."""
+    rule: dict[str, object] = {"actions": []}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        key, sep, value = part.partition("=")
+        if not sep or key not in RULE_KEYS:
+            raise click.BadParameter(f"unknown rule part {part!r} (keys: {sorted(RULE_KEYS)})")
+        rule[key] = [v for v in value.split(",") if v] if key in LIST_KEYS else value
+    if "name" not in rule:
+        raise click.BadParameter(f"a rule needs name=…: {text!r}")
+    return rule
+
+
+def parse_duration(text: str) -> timedelta | None:
+    if text == "never":
+        return None
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if not text[:-1].isdigit() or text[-1:] not in units or int(text[:-1]) <= 0:
+        raise click.BadParameter("use e.g. 30d, 12h, 90m or never")
+    return timedelta(seconds=int(text[:-1]) * units[text[-1]])
+
+
+@command.command("create")
+@click.option("--user", required=True, help="The owner (a user or a robot).")
+@click.option("--name", default="", help="A label, e.g. ci.")
+@click.option("--expires", default="90d", show_default=True, help="30d, 12h, … or never.")
+@click.option("--rule", "rules", multiple=True, help="name=PATTERN;actions=a,b (repeatable).")
+@pass_cli
+def create(cli: CliContext, user: str, name: str, expires: str, rules: tuple[str, ...]) -> None:
+    """Create a personal access token; the secret is printed once."""
+    lifetime = parse_duration(expires)
+    rules_json = json.dumps([parse_rule(r) for r in rules])
+    try:
+        parse_token_rules(rules_json)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+    async def run(db: Database) -> tuple[TokenRecord, str]:
+        store = TokenStore(db, cli.clock)
+        return await create_token(
+            store,
+            SystemRandom(),
+            cli.clock,
+            user=user,
+            name=name,
+            expires_in=lifetime,
+            rules_json=rules_json,
+        )
+
+    record, secret = cli.run_db(run)
+    until = f"{record.expires_at:%Y-%m-%d}" if record.expires_at else "never"
+    click.echo(f"token {record.id} for {user} (expires {until}); shown once:")
+    click.echo(secret)
 
 
 @command.command("list")

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from regauth.config.webhooks import WebhookSettings
 from regauth.domain.patterns import Pattern, PatternError
 from regauth.domain.scope import parse_scope
 from regauth.errors import MalformedScope
@@ -176,6 +177,12 @@ class RepositorySettings(_Model):
     authorization_webhook: str | None = None
 
 
+class AuthSettings(_Model):
+    """``[auth.*]``: identity sources and authorization webhooks, each with its own model."""
+
+    webhook: dict[str, WebhookSettings] = Field(default_factory=dict)
+
+
 class LogSettings(_Model):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -197,6 +204,7 @@ class Settings(_Model):
     license_claim: str = ""
     global_: GlobalSettings = Field(default_factory=GlobalSettings, alias="global")
     repository: dict[str, RepositorySettings] = Field(default_factory=dict)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @model_validator(mode="after")
     def _plan_references(self) -> Settings:

@@ -40,7 +40,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        runtime = Runtime.build(settings, clock, random)
+        runtime = Runtime.build(settings, clock, random, metrics.registry)
         app.state.regauth = AppState(
             runtime, metrics, parse_networks(settings.server.trusted_proxies)
         )
