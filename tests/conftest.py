@@ -96,12 +96,14 @@ def make_instance(
     clock: FrozenClock,
     *,
     extra: str = "",
+    top: str = "",
+    token_extra: str = "",
     rules: str = DEFAULT_RULES,
     alg: str = "ES256",
     stable_ca: bool = True,
 ) -> Instance:
     text = (
-        f'[token]\nissuer = "test-issuer"\nservices = ["registry.test"]\n'
+        f'{top}\n[token]\nissuer = "test-issuer"\nservices = ["registry.test"]\n{token_extra}\n'
         f'[keys]\nalg = "{alg}"\nstable_ca = {str(stable_ca).lower()}\nreload_interval = 0.1\n'
         f"{FAST_PASSWORDS}{extra}{rules}"
     )

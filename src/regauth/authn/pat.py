@@ -74,11 +74,8 @@ class PersonalTokens:
             await self._tokens.touch(record.id, addr=facts.client_ip)
         source = "robot" if user.kind == "robot" else KIND
         rules = _compiled(record.id, record.rules_json)
-        return Authenticated(
-            Principal(
-                user.name, source, frozenset(user.groups), token_id=record.id, token_rules=rules
-            )
-        )
+        groups, claims = frozenset(user.groups), dict(user.attributes)
+        return Authenticated(Principal(user.name, source, groups, claims, record.id, rules))
 
     def _problem(
         self, record: TokenRecord | None, username: str | None

@@ -56,7 +56,8 @@ class RefreshTokens:
             return Rejected(InvalidCredential("refresh token is not valid"))
         await self._tokens.touch(record.id, addr=facts.client_ip)
         groups = frozenset(user.groups)
-        return Authenticated(Principal(user.name, SOURCE, groups, token_id=record.id))
+        claims = dict(user.attributes)
+        return Authenticated(Principal(user.name, SOURCE, groups, claims, token_id=record.id))
 
     async def issue(self, subject: str, client_id: str) -> str:
         """Create a refresh token for ``subject``; the raw secret is returned once."""

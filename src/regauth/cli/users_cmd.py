@@ -112,3 +112,31 @@ def import_htpasswd(cli: CliContext, file: str, groups: tuple[str, ...]) -> None
 
     added, skipped = cli.run_db(run)
     click.echo(f"imported {added} users, skipped {skipped} existing")
+
+
+@command.command("attr")
+@click.argument("name")
+@click.argument("assignments", nargs=-1)
+@click.option("--unset", "unset", multiple=True, help="Attribute to remove (repeatable).")
+@pass_cli
+def attr(cli: CliContext, name: str, assignments: tuple[str, ...], unset: tuple[str, ...]) -> None:
+    """Show or set a user's attributes (KEY=VALUE): claims for plans, licences and CEL."""
+    changes = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"attributes are KEY=VALUE, got {item!r}")
+        changes[key] = value
+
+    async def run(db: Database) -> dict[str, str]:
+        users = UserStore(db, cli.clock)
+        user = await users.get(name)
+        if user is None:
+            raise click.ClickException(f"user {name!r} not found")
+        attributes = {k: v for k, v in user.attributes.items() if k not in unset} | changes
+        if changes or unset:
+            await users.set_attributes(name, attributes)
+        return attributes
+
+    for key, value in sorted(cli.run_db(run).items()):
+        click.echo(f"{key}={value}")

@@ -6,6 +6,8 @@ detached from any session. Every datetime is timezone-aware UTC.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -26,6 +28,7 @@ class UserRecord:
     password_expires_at: datetime | None
     groups: tuple[str, ...]
     created_at: datetime
+    attributes: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

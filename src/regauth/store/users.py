@@ -12,6 +12,7 @@ groups are created on the fly; ``GroupStore.add_member`` needs both to exist.
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
@@ -39,7 +40,16 @@ def _record(user: User, groups: Iterable[str]) -> UserRecord:
         password_expires_at=user.password_expires_at,
         groups=tuple(groups),
         created_at=user.created_at,
+        attributes=_attributes(user.attributes_json),
     )
+
+
+def _attributes(text: str) -> dict[str, str]:
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 class UserStore:
@@ -96,6 +106,15 @@ class UserStore:
         self, name: str, password_hash: str | None, *, expires_at: datetime | None = None
     ) -> None:
         await self._update(name, password_hash=password_hash, password_expires_at=expires_at)
+
+    async def set_attributes(self, name: str, attributes: dict[str, str]) -> None:
+        """Replace a user's attributes (claims for plans, licences and CEL)."""
+        async with self._db.session() as session, session.begin():
+            result = await session.execute(
+                update(User).where(User.name == name).values(attributes_json=json.dumps(attributes))
+            )
+            if q.affected(result) == 0:
+                raise NotFound(f"user {name!r} not found")
 
     async def set_disabled(self, name: str, disabled: bool) -> None:
         await self._update(name, disabled=disabled)
