@@ -24,9 +24,11 @@ from regauth.authn.passwords import PasswordHasher
 from regauth.authn.pat import PersonalTokens
 from regauth.authn.refresh import RefreshTokens
 from regauth.authz.account_source import DatabaseRules
+from regauth.authz.cel import AccessPolicy, CelPolicies
 from regauth.authz.config_rules import compile_rules
 from regauth.authz.webhook import WebhookMetrics, WebhookStage
 from regauth.config import Settings
+from regauth.config.model import AccessPolicySettings
 from regauth.domain.patterns import Pattern
 from regauth.domain.plans import PlanEntry, Plans
 from regauth.domain.policy import Stage
@@ -122,7 +124,18 @@ def build_policy(
 
 def policy_stages(settings: Settings) -> tuple[Stage, ...]:
     """The pure policy stages after the plan: CEL access policies (seed 000)."""
-    return ()
+
+    def policy(p: AccessPolicySettings) -> AccessPolicy:
+        return AccessPolicy(p.default_allow, p.rules)
+
+    glob = settings.global_.access_policy
+    repositories = {
+        key: policy(repo.access_policy)
+        for key, repo in settings.repository.items()
+        if repo.access_policy is not None
+    }
+    cel = CelPolicies.build(policy(glob) if glob else None, repositories)
+    return (cel,) if cel is not None else ()
 
 
 def build_decider(

@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import anyio
 import click
+from prometheus_client import CollectorRegistry
 
 from regauth.cli.context import CliContext, pass_cli
 from regauth.config import load_settings
+from regauth.ports import SystemClock
+from regauth.runtime import build_policy
 from regauth.errors import ConfigError
 
 
@@ -25,6 +29,8 @@ def validate(cli: CliContext, file: str | None) -> None:
     path = Path(file) if file else cli.config_path
     try:
         settings = load_settings(path, os.environ)
+        _, close = build_policy(settings, SystemClock(), CollectorRegistry())
+        anyio.run(close)
     except ConfigError as exc:
         for line in str(exc).split("; "):
             click.echo(f"{path}: {line}", err=True)
