@@ -50,40 +50,48 @@ class LogAudit:
 
 
 class DatabaseAudit:
-    """Logs each event and keeps it for the database, written in batches.
+    """Keeps each event for the log and the database, both written in batches.
 
-    Writing one row per token request inline would put a database write on
-    the hot path; instead events are buffered and ``run()`` flushes them every
-    ``interval`` seconds (and ``flush()`` once more at shutdown). A failed
-    write is logged and retried with the next batch (bounded buffer).
+    Serialising, logging and inserting one row per token request inline
+    would put that work on the hot path; instead events are buffered as they
+    are and ``run()`` flushes them every ``interval`` seconds (and ``flush()``
+    once more at shutdown): each event is serialised once, logged as one JSON
+    line on ``regauth.audit`` and inserted in one transaction per batch. A
+    failed insert is logged and retried with the next batch (bounded buffer).
     """
 
     def __init__(self, store: AuditStore, *, interval: float = 1.0, limit: int = 50_000) -> None:
         self._store = store
         self._interval = interval
         self._limit = limit
-        self._buffer: list[dict[str, object]] = []
-        self._log = LogAudit()
+        self._events: list[AuditEvent] = []
+        self._rows: list[dict[str, object]] = []
 
     def record(self, event: AuditEvent) -> None:
-        self._log.record(event)
-        if len(self._buffer) >= self._limit:
-            del self._buffer[: len(self._buffer) // 10]
-            log.error("audit buffer full: dropped the oldest events")
-        self._buffer.append(_row(event))
+        self._events.append(event)
 
     async def flush(self) -> None:
-        rows, self._buffer = self._buffer, []
+        events, self._events = self._events, []
+        logging_on = log.isEnabledFor(logging.INFO)
+        for event in events:
+            row = _row(event)
+            if logging_on:
+                log.info(row["document"])
+            self._rows.append(row)
+        if len(self._rows) > self._limit:
+            del self._rows[: len(self._rows) - self._limit]
+            log.error("audit buffer full: dropped the oldest events")
+        rows, self._rows = self._rows, []
         try:
             await self._store.add_many(rows)
         except Exception:
             log.exception("could not write %d audit events; will retry", len(rows))
-            self._buffer[:0] = rows
+            self._rows[:0] = rows
 
     async def run(self) -> None:
         while True:
             await anyio.sleep(self._interval)
-            if self._buffer:
+            if self._events or self._rows:
                 await self.flush()
 
 

@@ -24,13 +24,14 @@ class AppState:
         return self.runtime.service
 
     def caller_facts(self, request: Request, service: str) -> CallerFacts:
-        url = request.url
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
+        headers = request.headers  # a case-insensitive Mapping, built once per request
+        scope = request.scope
+        host = headers.get("host") or "{}:{}".format(*scope.get("server") or ("", ""))
         return CallerFacts(
             client_ip=self.client_ip(request),
             service=service,
             method=request.method,
-            url=f"{url.scheme}://{url.netloc}{url.path}",
+            url=f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}",
             headers=headers,
             client_cert=self.client_certificate(request),
         )
