@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := docker-registry skopeo containerd
+APT_PACKAGES := docker-registry skopeo containerd slapd ldap-utils
 
 .PHONY: run test lint typecheck unit bench system-deps clean
 
@@ -23,7 +23,8 @@ run: $(STAMP)
 
 system-deps:
 	@if ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null \
-	    || ! command -v ctr >/dev/null; then \
+	    || ! command -v ctr >/dev/null || ! command -v /usr/sbin/slapd >/dev/null \
+	    || ! command -v ldapadd >/dev/null; then \
 	  echo "installing $(APT_PACKAGES) with apt"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \

@@ -19,7 +19,9 @@ from prometheus_client import CollectorRegistry
 
 from regauth.audit import DatabaseAudit
 from regauth.authn.chain import IdentityChain
+from regauth.authn.ldap import LdapAuthenticator
 from regauth.authn.local import LocalUsers
+from regauth.authn.oidc import OidcAuthenticator
 from regauth.authn.passwords import PasswordHasher
 from regauth.authn.pat import PersonalTokens
 from regauth.authn.refresh import RefreshTokens
@@ -34,9 +36,10 @@ from regauth.domain.plans import PlanEntry, Plans
 from regauth.domain.policy import Stage
 from regauth.errors import ConfigError
 from regauth.keys import Keyring, KeyStore, TokenSigner
-from regauth.ports import AsyncStage, Clock, Random
+from regauth.ports import AsyncStage, Authenticator, Clock, Random
 from regauth.service import Decider, TokenPolicy, TokenService
 from regauth.store import AuditStore, Database, GroupStore, RuleStore, TokenStore, UserStore
+from regauth.store.replay import DatabaseReplayCache
 
 log = logging.getLogger("regauth")
 LEEWAY = timedelta(seconds=60)
@@ -222,10 +225,12 @@ class Runtime:
     audit: DatabaseAudit
     rules: RuleStore
 
-    close_policy: Closer
+    closers: list[Closer]
+
+    oidc: OidcAuthenticator | None = None
 
     @classmethod
-    def build(
+    async def start(
         cls,
         settings: Settings,
         clock: Clock,
@@ -241,8 +246,21 @@ class Runtime:
         keys = KeyringHolder(key_store(settings, clock), settings, clock)
         refresh = RefreshTokens(tokens, users, clock, random, settings.token.refresh_ttl)
         pats = PersonalTokens(tokens, users, clock)
-        identity = IdentityChain([pats, LocalUsers(users, hasher, clock), refresh])
+        sources: list[Authenticator] = [pats, LocalUsers(users, hasher, clock)]
+        closers: list[Closer] = []
+        if settings.auth.ldap is not None:
+            ldap = LdapAuthenticator.build(settings.auth.ldap, base_dir=settings.base_dir)
+            sources.append(ldap)
+            closers.append(ldap.aclose)
+        oidc = None
+        if settings.auth.oidc:
+            replay = DatabaseReplayCache(db, clock)
+            oidc = await OidcAuthenticator.start(settings.auth.oidc, clock=clock, replay=replay)
+            sources.append(oidc)
+            closers.append(oidc.aclose)
+        identity = IdentityChain([*sources, refresh])
         policy, close_policy = build_policy(settings, clock, registry or CollectorRegistry())
+        closers.append(close_policy)
         rules = RuleStore(db, clock)
         decider = Decider(lambda: policy, DatabaseRules(rules), clock)
         audit = DatabaseAudit(AuditStore(db))
@@ -268,10 +286,12 @@ class Runtime:
             decider,
             audit,
             rules,
-            close_policy,
+            closers,
+            oidc,
         )
 
     async def close(self) -> None:
-        await self.close_policy()
+        for close in self.closers:
+            await close()
         await self.audit.flush()
         await self.db.dispose()

@@ -5,43 +5,159 @@ hasher verifies against a dummy hash (no username enumeration). A disabled
 user or an expired password is refused only *after* the hash was checked, so
 the answer time says nothing either. bcrypt hashes are upgraded to argon2id
 on the next successful login.
+
+Docker asks for a token on nearly every request with the same Basic
+credentials, so successful verifications are remembered for ``cache_ttl``
+seconds (:class:`VerifiedLogins`). The user is still read on every login, and
+a remembered login counts only while the stored hash is the one that verified
+it and the account is usable: a password change or a disable made by any
+process takes effect at once. Failures are never remembered, so a cache hit
+is possible only for someone who already knows the password.
 """
 
 from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections import OrderedDict
+from datetime import datetime, timedelta
 
 from regauth.authn.passwords import PasswordHasher
 from regauth.domain.credentials import BasicCredential, Credential
 from regauth.domain.principal import Principal
 from regauth.errors import InvalidCredential
 from regauth.ports import Authenticated, CallerFacts, Clock, NoOpinion, Outcome, Rejected
-from regauth.store import UserStore
+from regauth.store import UserRecord, UserStore
 
 SOURCE = "local"
+
+
+class VerifiedLogins:
+    """A bounded, short-lived memory of (username, password) pairs that verified.
+
+    The key is HMAC-SHA256 under a secret drawn when the process starts, so the
+    cache holds neither a password nor a hash of one that could be attacked
+    offline. The value is the stored hash that verified it and an expiry.
+    """
+
+    def __init__(self, clock: Clock, ttl: float, size: int) -> None:
+        if ttl < 0 or size < 0:
+            raise ValueError("cache_ttl and cache_size must not be negative")
+        self._clock = clock
+        self._ttl = timedelta(seconds=ttl)
+        self._size = size
+        self._secret = os.urandom(32)
+        self._entries: OrderedDict[bytes, tuple[str, datetime]] = OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        return self._ttl > timedelta(0) and self._size > 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def key(self, username: str, password: str) -> bytes:
+        user = username.encode("utf-8", "surrogatepass")
+        # Length-prefixed: no (username, password) pair can spell another one.
+        message = len(user).to_bytes(4, "big") + user + password.encode("utf-8", "surrogatepass")
+        return hmac.new(self._secret, message, hashlib.sha256).digest()
+
+    def holds(self, key: bytes, password_hash: str | None) -> bool:
+        """True when ``key`` verified against this very ``password_hash`` and has not expired.
+
+        Any other answer drops the entry.
+        """
+        entry = self._entries.pop(key, None)
+        if entry is None or password_hash is None:
+            return False
+        stored, expires = entry
+        if stored != password_hash or expires <= self._clock.now():
+            return False
+        self._entries[key] = entry  # back in, as the most recently used
+        return True
+
+    def remember(self, key: bytes, password_hash: str) -> None:
+        if not self.enabled:
+            return
+        self._entries.pop(key, None)
+        while len(self._entries) >= self._size:
+            self._entries.popitem(last=False)
+        self._entries[key] = (password_hash, self._clock.now() + self._ttl)
+
+    def forget(self, key: bytes) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 class LocalUsers:
     name = SOURCE
 
-    def __init__(self, users: UserStore, hasher: PasswordHasher, clock: Clock) -> None:
+    def __init__(
+        self,
+        users: UserStore,
+        hasher: PasswordHasher,
+        clock: Clock,
+        *,
+        cache_ttl: float = 60.0,
+        cache_size: int = 10000,
+    ) -> None:
+        """``cache_ttl=0`` (or ``cache_size=0``) turns the verified-login cache off."""
         self._users = users
         self._hasher = hasher
         self._clock = clock
+        self._cache = VerifiedLogins(clock, cache_ttl, cache_size)
+
+    @property
+    def cache(self) -> VerifiedLogins:
+        return self._cache
 
     async def authenticate(self, credential: Credential, facts: CallerFacts) -> Outcome:
         if not isinstance(credential, BasicCredential):
             return NoOpinion()
         user = await self._users.get(credential.username)
+        cache = self._cache
+        key = cache.key(credential.username, credential.password) if cache.enabled else None
+        if user is not None and key is not None and self._cached(key, user):
+            return Authenticated(_principal(user))
+        return await self._verify(user, credential, key)
+
+    def _cached(self, key: bytes, user: UserRecord) -> bool:
+        if self._refusal(user) is not None:
+            self._cache.forget(key)
+            return False
+        return self._cache.holds(key, user.password_hash)
+
+    async def _verify(
+        self, user: UserRecord | None, credential: BasicCredential, key: bytes | None
+    ) -> Outcome:
         stored = user.password_hash if user is not None else None
         result = await self._hasher.averify(stored, credential.password)
         if user is None or not result.ok:
             return NoOpinion() if user is None else Rejected(InvalidCredential())
+        refusal = self._refusal(user)
+        if refusal is not None:
+            return Rejected(refusal)
+        verified = user.password_hash
+        if result.needs_rehash:
+            verified = await self._hasher.ahash(credential.password)
+            expires = user.password_expires_at
+            await self._users.set_password(user.name, verified, expires_at=expires)
+        if key is not None and verified is not None:
+            self._cache.remember(key, verified)
+        return Authenticated(_principal(user))
+
+    def _refusal(self, user: UserRecord) -> InvalidCredential | None:
+        """Why a user whose password is right may not log in, if it may not."""
         if user.disabled:
-            return Rejected(InvalidCredential("account disabled"))
+            return InvalidCredential("account disabled")
         expires = user.password_expires_at
         if expires is not None and expires <= self._clock.now():
-            return Rejected(InvalidCredential("password expired"))
-        if result.needs_rehash:
-            await self._users.set_password(
-                user.name, await self._hasher.ahash(credential.password), expires_at=expires
-            )
-        return Authenticated(Principal(user.name, SOURCE, frozenset(user.groups)))
+            return InvalidCredential("password expired")
+        return None
+
+
+def _principal(user: UserRecord) -> Principal:
+    return Principal(user.name, SOURCE, frozenset(user.groups), dict(user.attributes))

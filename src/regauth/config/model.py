@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from regauth.config.ldap import LdapSettings
+from regauth.config.oidc import OidcIssuerSettings
 from regauth.config.webhooks import WebhookSettings
 from regauth.domain.patterns import Pattern, PatternError
 from regauth.domain.scope import parse_scope
@@ -181,6 +183,8 @@ class AuthSettings(_Model):
     """``[auth.*]``: identity sources and authorization webhooks, each with its own model."""
 
     webhook: dict[str, WebhookSettings] = Field(default_factory=dict)
+    ldap: LdapSettings | None = None
+    oidc: dict[str, OidcIssuerSettings] = Field(default_factory=dict)
 
 
 class LogSettings(_Model):

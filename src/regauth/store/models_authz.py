@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from regauth.store.models import Base
@@ -47,3 +47,11 @@ class AuditRow(Base):
     client_ip: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str] = mapped_column(String(64), default="", server_default=text("''"))
     document: Mapped[str] = mapped_column(Text)
+
+
+class ReplayRow(Base):
+    __tablename__ = "dpop_replay"
+    __table_args__ = (Index("ix_dpop_replay_expires_at", "expires_at"),)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[float] = mapped_column(Float)

@@ -7,7 +7,6 @@ detached from any session. Every datetime is timezone-aware UTC.
 from __future__ import annotations
 
 from collections.abc import Mapping
-
 from dataclasses import dataclass, field
 from datetime import datetime
 

@@ -40,7 +40,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        runtime = Runtime.build(settings, clock, random, metrics.registry)
+        runtime = await Runtime.start(settings, clock, random, metrics.registry)
         app.state.regauth = AppState(
             runtime, metrics, parse_networks(settings.server.trusted_proxies)
         )
@@ -87,6 +87,9 @@ async def readyz(request: Request) -> Response:
     except Exception:  # the reason goes to the log, not to the caller
         log.exception("readiness: database check failed")
         checks["database"] = "failed"
+    oidc = state.runtime.oidc
+    for name, healthy in (oidc.health() if oidc is not None else {}).items():
+        checks[f"jwks:{name}"] = "ok" if healthy else "failed"
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ok" if ready else "failed", "checks": checks}, 200 if ready else 503

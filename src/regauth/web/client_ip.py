@@ -29,6 +29,10 @@ def client_address(
     return hops[0] if hops and _valid(hops[0]) else peer
 
 
+def is_trusted(address: str, trusted: Sequence[Network]) -> bool:
+    return _trusted(address, trusted)
+
+
 def _trusted(address: str, trusted: Sequence[Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)

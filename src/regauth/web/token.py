@@ -27,6 +27,7 @@ from regauth.domain.credentials import (
 )
 from regauth.domain.scope import parse_scopes
 from regauth.errors import (
+    DpopInvalid,
     MalformedCredential,
     MissingCredential,
     RequestError,
@@ -92,6 +93,8 @@ def _rfc3339(at: datetime) -> str:
 
 def request_credential(authorization: str | None, request: Request) -> Credential | None:
     """Authorization wins; else ``X-Api-Key``; else a verified client certificate."""
+    if len(request.headers.getlist("dpop")) > 1:
+        raise DpopInvalid("exactly one DPoP proof is allowed")
     if authorization is not None:
         return parse_authorization(authorization)
     api_key = request.headers.get("x-api-key")
@@ -112,9 +115,9 @@ def parse_authorization(header: str | None) -> Credential | None:
     value = value.strip()
     if scheme.lower() == "basic":
         return _basic(value)
-    if scheme.lower() == "bearer" and value:
+    if scheme.lower() in ("bearer", "dpop") and value:
         return BearerCredential(value)
-    raise MalformedCredential("Authorization must be 'Basic <base64>' or 'Bearer <token>'")
+    raise MalformedCredential("Authorization must be 'Basic …', 'Bearer …' or 'DPoP …'")
 
 
 def _basic(value: str) -> BasicCredential:
