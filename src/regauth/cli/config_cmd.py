@@ -11,9 +11,9 @@ from prometheus_client import CollectorRegistry
 
 from regauth.cli.context import CliContext, pass_cli
 from regauth.config import load_settings
+from regauth.errors import ConfigError
 from regauth.ports import SystemClock
 from regauth.runtime import build_policy
-from regauth.errors import ConfigError
 
 
 @click.group("config")
