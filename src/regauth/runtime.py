@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import anyio
 from croniter import croniter
@@ -19,16 +20,12 @@ from prometheus_client import CollectorRegistry
 
 from regauth.audit import DatabaseAudit
 from regauth.authn.chain import IdentityChain
-from regauth.authn.ldap import LdapAuthenticator
 from regauth.authn.local import LocalUsers
-from regauth.authn.oidc import OidcAuthenticator
 from regauth.authn.passwords import PasswordHasher
 from regauth.authn.pat import PersonalTokens
 from regauth.authn.refresh import RefreshTokens
 from regauth.authz.account_source import DatabaseRules
-from regauth.authz.cel import AccessPolicy, CelPolicies
 from regauth.authz.config_rules import compile_rules
-from regauth.authz.webhook import WebhookMetrics, WebhookStage
 from regauth.config import Settings
 from regauth.config.model import AccessPolicySettings
 from regauth.domain.patterns import Pattern
@@ -39,7 +36,9 @@ from regauth.keys import Keyring, KeyStore, TokenSigner
 from regauth.ports import AsyncStage, Authenticator, Clock, Random
 from regauth.service import Decider, TokenPolicy, TokenService
 from regauth.store import AuditStore, Database, GroupStore, RuleStore, TokenStore, UserStore
-from regauth.store.replay import DatabaseReplayCache
+
+if TYPE_CHECKING:
+    from regauth.authn.oidc import OidcAuthenticator
 
 log = logging.getLogger("regauth")
 LEEWAY = timedelta(seconds=60)
@@ -110,7 +109,9 @@ def build_policy(
 ) -> tuple[TokenPolicy, Closer]:
     """Every configured stage, compiled once; the closer releases the webhook clients."""
     stage = None
-    if webhooks:
+    if webhooks and settings.auth.webhook:
+        from regauth.authz.webhook import WebhookMetrics, WebhookStage
+
         stage = WebhookStage.build(
             settings.auth.webhook,
             settings.global_.authorization_webhook,
@@ -128,10 +129,14 @@ def build_policy(
 def policy_stages(settings: Settings) -> tuple[Stage, ...]:
     """The pure policy stages after the plan: CEL access policies (seed 000)."""
 
+    glob = settings.global_.access_policy
+    if glob is None and not any(r.access_policy for r in settings.repository.values()):
+        return ()
+    from regauth.authz.cel import AccessPolicy, CelPolicies
+
     def policy(p: AccessPolicySettings) -> AccessPolicy:
         return AccessPolicy(p.default_allow, p.rules)
 
-    glob = settings.global_.access_policy
     repositories = {
         key: policy(repo.access_policy)
         for key, repo in settings.repository.items()
@@ -227,7 +232,7 @@ class Runtime:
 
     closers: list[Closer]
 
-    oidc: OidcAuthenticator | None = None
+    oidc: OidcAuthenticator | None = None  # optional backends are imported only when configured
 
     @classmethod
     async def start(
@@ -249,11 +254,16 @@ class Runtime:
         sources: list[Authenticator] = [pats, LocalUsers(users, hasher, clock)]
         closers: list[Closer] = []
         if settings.auth.ldap is not None:
+            from regauth.authn.ldap import LdapAuthenticator
+
             ldap = LdapAuthenticator.build(settings.auth.ldap, base_dir=settings.base_dir)
             sources.append(ldap)
             closers.append(ldap.aclose)
         oidc = None
         if settings.auth.oidc:
+            from regauth.authn.oidc import OidcAuthenticator
+            from regauth.store.replay import DatabaseReplayCache
+
             replay = DatabaseReplayCache(db, clock)
             oidc = await OidcAuthenticator.start(settings.auth.oidc, clock=clock, replay=replay)
             sources.append(oidc)

@@ -19,8 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
@@ -99,6 +97,10 @@ class Database:
         serialised (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock), so
         several processes may start at once.
         """
+        # Imported here: Alembic is only needed when migrating, not in serving workers.
+        from alembic import command
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
         config.set_main_option("path_separator", "os")

@@ -1,0 +1,138 @@
+"""Login throttling per account and per client address (SPEC §3: repeated failures).
+
+The token endpoint calls, around identification of a request that carries a
+credential::
+
+    await throttle.check(username, client_ip)      # raises ThrottledError (429)
+    try:
+        principal = await identity.identify(credential, facts)
+    except AuthenticationError:
+        await throttle.failed(username, client_ip)
+        raise
+    await throttle.succeeded(username, client_ip)
+
+Counters live in the database (:class:`~regauth.store.throttle.FailureStore`)
+so that every worker process sees the same numbers. Unknown usernames are
+counted like known ones: being throttled says nothing about whether an account
+exists. IPv6 clients are counted per /64, the block one subscriber usually
+holds; IPv4-mapped IPv6 addresses count as the IPv4 address.
+
+Cost: ``check`` is one indexed SELECT. ``succeeded`` writes only when this
+process knows of failures on one of the counters (it saw them in ``check`` or
+recorded them in ``failed``), so a normal login pays nothing more. A failure
+recorded by another worker between our ``check`` and our ``succeeded`` is not
+reset; it expires with its window, which errs on the safe side.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from datetime import datetime
+
+from regauth.config.throttle import ThrottleSettings
+from regauth.domain.rules import parse_address
+from regauth.errors import ThrottledError
+from regauth.ports import Clock
+from regauth.store import Database
+from regauth.store.throttle import FailureCount, FailureStore
+
+IPV6_PREFIX = 64
+
+
+class Throttle:
+    def __init__(
+        self,
+        store: FailureStore,
+        settings: ThrottleSettings,
+        clock: Clock,
+        *,
+        hint_size: int = 10000,
+    ) -> None:
+        if store.window.total_seconds() != settings.window:
+            raise ValueError("the store's window must be settings.window")
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self._hint_size = hint_size
+        # counter name → end of the window in which this process knows of failures
+        self._dirty: dict[str, datetime] = {}
+        self._next_purge: datetime | None = None
+
+    @classmethod
+    def build(cls, db: Database, settings: ThrottleSettings, clock: Clock) -> Throttle:
+        return cls(FailureStore(db, clock, window=settings.window), settings, clock)
+
+    @property
+    def settings(self) -> ThrottleSettings:
+        return self._settings
+
+    async def check(self, username: str | None, client_ip: str | None) -> None:
+        """Raise ThrottledError when over a limit; ``retry_after`` = seconds to the window's end."""
+        limits = self._limits(username, client_ip)
+        if not limits:
+            return
+        counts = await self._store.counts(limits)
+        self._remember(counts)
+        ends = [c.resets_at for key, c in counts.items() if c.count >= limits[key]]
+        if ends:
+            wait = (max(ends) - self._clock.now()).total_seconds()
+            raise ThrottledError(
+                "too many failed attempts; retry later", retry_after=max(1, math.ceil(wait))
+            )
+
+    async def failed(self, username: str | None, client_ip: str | None) -> None:
+        """Count a failed attempt on the account's and the address's counters."""
+        keys = list(self._limits(username, client_ip))
+        if not keys:
+            return
+        await self._store.record_failure(keys)
+        now = self._clock.now()
+        # The window may have started earlier; a later end only costs a needless reset.
+        self._remember({k: FailureCount(1, now + self._store.window) for k in keys})
+        await self._purge_now_and_then(now)
+
+    async def succeeded(self, username: str | None, client_ip: str | None) -> None:
+        """Reset the account's and the address's counters (a write only when they are dirty)."""
+        now = self._clock.now()
+        dirty = [k for k in self._limits(username, client_ip) if self._dirty.get(k, now) > now]
+        if dirty:
+            await self._store.reset(*dirty)
+            for key in dirty:
+                self._dirty.pop(key, None)
+
+    def _limits(self, username: str | None, client_ip: str | None) -> dict[str, int]:
+        s = self._settings
+        limits: dict[str, int] = {}
+        if username and s.max_failures_per_account > 0:
+            limits[f"account:{username}"] = s.max_failures_per_account
+        if client_ip and s.max_failures_per_address > 0:
+            limits[f"ip:{address_key(client_ip)}"] = s.max_failures_per_address
+        return limits
+
+    def _remember(self, counts: dict[str, FailureCount]) -> None:
+        for key, count in counts.items():
+            if key not in self._dirty and len(self._dirty) >= self._hint_size:
+                # Forgetting a hint only skips a reset: the counter still expires.
+                del self._dirty[next(iter(self._dirty))]
+            self._dirty[key] = max(count.resets_at, self._dirty.get(key, count.resets_at))
+
+    async def _purge_now_and_then(self, now: datetime) -> None:
+        """Delete ended windows at most once per window per process (failure path only)."""
+        if self._next_purge is not None and now < self._next_purge:
+            return
+        self._next_purge = now + self._store.window
+        await self._store.purge()
+        self._dirty = {k: end for k, end in self._dirty.items() if end > now}
+
+
+def address_key(client_ip: str) -> str:
+    """The counter name of a client address: IPv4 as is, IPv6 by its /64."""
+    address = parse_address(client_ip)
+    if address is None:
+        return client_ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
+    return str(address)
