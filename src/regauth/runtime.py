@@ -9,6 +9,7 @@ seconds, swapped atomically, and a bad key directory keeps the old ring.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,21 +20,24 @@ from croniter import croniter
 from prometheus_client import CollectorRegistry
 
 from regauth.audit import DatabaseAudit
+from regauth.authn.apikeys import ApiKeys
 from regauth.authn.chain import IdentityChain
 from regauth.authn.local import LocalUsers
 from regauth.authn.passwords import PasswordHasher
 from regauth.authn.pat import PersonalTokens
 from regauth.authn.refresh import RefreshTokens
+from regauth.authn.throttle import Throttle
 from regauth.authz.account_source import DatabaseRules
 from regauth.authz.config_rules import compile_rules
 from regauth.config import Settings
 from regauth.config.model import AccessPolicySettings
+from regauth.domain.credentials import Credential
 from regauth.domain.patterns import Pattern
 from regauth.domain.plans import PlanEntry, Plans
 from regauth.domain.policy import Stage
 from regauth.errors import ConfigError
 from regauth.keys import Keyring, KeyStore, TokenSigner
-from regauth.ports import AsyncStage, Authenticator, Clock, Random
+from regauth.ports import AsyncStage, Authenticator, CallerFacts, Clock, Outcome, Random
 from regauth.service import Decider, TokenPolicy, TokenService
 from regauth.store import AuditStore, Database, GroupStore, RuleStore, TokenStore, UserStore
 
@@ -154,6 +158,18 @@ def build_decider(
     return Decider(lambda: policy, DatabaseRules(RuleStore(db, clock)), clock), close
 
 
+class ApiKeyHolder:
+    """The API-key source, swapped as a whole when the configuration is reloaded."""
+
+    name = "apikey"
+
+    def __init__(self, current: ApiKeys) -> None:
+        self.current = current
+
+    async def authenticate(self, credential: Credential, facts: CallerFacts) -> Outcome:
+        return await self.current.authenticate(credential, facts)
+
+
 class KeyringHolder:
     """Holds the current key ring and signer; swaps both atomically on change."""
 
@@ -233,6 +249,7 @@ class Runtime:
     closers: list[Closer]
 
     oidc: OidcAuthenticator | None = None  # optional backends are imported only when configured
+    api_keys: ApiKeyHolder | None = None
 
     @classmethod
     async def start(
@@ -251,7 +268,9 @@ class Runtime:
         keys = KeyringHolder(key_store(settings, clock), settings, clock)
         refresh = RefreshTokens(tokens, users, clock, random, settings.token.refresh_ttl)
         pats = PersonalTokens(tokens, users, clock)
-        sources: list[Authenticator] = [pats, LocalUsers(users, hasher, clock)]
+        local = LocalUsers(users, hasher, clock, cache_ttl=p.cache_ttl, cache_size=p.cache_size)
+        api_keys = ApiKeyHolder(ApiKeys.build(settings.auth.api_keys, os.environ))
+        sources: list[Authenticator] = [api_keys, pats, local]
         closers: list[Closer] = []
         if settings.auth.ldap is not None:
             from regauth.authn.ldap import LdapAuthenticator
@@ -283,6 +302,7 @@ class Runtime:
             audit=audit,
             clock=clock,
             random=random,
+            throttle=Throttle.build(db, settings.auth.throttle, clock),
         )
         return cls(
             settings,
@@ -298,6 +318,7 @@ class Runtime:
             rules,
             closers,
             oidc,
+            api_keys,
         )
 
     async def close(self) -> None:

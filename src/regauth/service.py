@@ -18,13 +18,19 @@ from typing import Protocol
 
 from regauth.authn.chain import IdentityChain
 from regauth.domain.claims import TokenRequestFacts, token_claims
-from regauth.domain.credentials import Credential, RefreshCredential
+from regauth.domain.credentials import BasicCredential, Credential, RefreshCredential
 from regauth.domain.plans import Plans, license_revoked, plan_of
 from regauth.domain.policy import AccountRules, Grant, Stage, TokenRules, evaluate
 from regauth.domain.principal import Principal
 from regauth.domain.rules import RequestContext, Rule
 from regauth.domain.scope import ResourceActions
-from regauth.errors import LicenseRevoked, ProblemError, ScopeDenied, UnknownService
+from regauth.errors import (
+    AuthenticationError,
+    LicenseRevoked,
+    ProblemError,
+    ScopeDenied,
+    UnknownService,
+)
 from regauth.keys import TokenSigner
 from regauth.ports import AsyncStage, CallerFacts, Clock, Random
 
@@ -79,6 +85,27 @@ class AuditSink(Protocol):
 
 class RefreshIssuer(Protocol):
     async def issue(self, subject: str, client_id: str) -> str: ...
+
+
+class LoginThrottle(Protocol):
+    """Failed-login counters per account and per address (shared by all workers)."""
+
+    async def check(self, username: str | None, client_ip: str | None) -> None: ...
+
+    async def failed(self, username: str | None, client_ip: str | None) -> None: ...
+
+    async def succeeded(self, username: str | None, client_ip: str | None) -> None: ...
+
+
+class NoThrottle:
+    async def check(self, username: str | None, client_ip: str | None) -> None:
+        return None
+
+    async def failed(self, username: str | None, client_ip: str | None) -> None:
+        return None
+
+    async def succeeded(self, username: str | None, client_ip: str | None) -> None:
+        return None
 
 
 class RuleSource(Protocol):
@@ -156,9 +183,11 @@ class TokenService:
         audit: AuditSink,
         clock: Clock,
         random: Random,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self._policy = policy
         self._identity = identity
+        self._throttle = throttle or NoThrottle()
         self._decider = decider
         self._signer = signer
         self._refresh = refresh
@@ -173,7 +202,7 @@ class TokenService:
         grants: tuple[Grant, ...] = ()
         try:
             _check_service(policy.services, request.service)
-            principal = await self._identity.identify(credential, request.facts)
+            principal = await self._identify(credential, request)
             grants = await self._decider.decide(principal, request.scopes, request.facts)
             _check_denied(policy, request, grants)
             issued = await self._mint(policy, principal, grants, credential, request)
@@ -182,6 +211,20 @@ class TokenService:
             raise
         self._audit.record(self._event(request, principal, grants, ""))
         return issued
+
+    async def _identify(self, credential: Credential | None, request: TokenRequest) -> Principal:
+        """Identify, counting failures per account and address (429 once over the limit)."""
+        if credential is None:
+            return await self._identity.identify(None, request.facts)
+        username = _username(credential)
+        await self._throttle.check(username, request.client_ip)
+        try:
+            principal = await self._identity.identify(credential, request.facts)
+        except AuthenticationError:
+            await self._throttle.failed(username, request.client_ip)
+            raise
+        await self._throttle.succeeded(username, request.client_ip)
+        return principal
 
     async def _mint(
         self,
@@ -233,6 +276,12 @@ class TokenService:
             grants=grants,
             error_code=code,
         )
+
+
+def _username(credential: Credential) -> str | None:
+    if isinstance(credential, BasicCredential | RefreshCredential):
+        return credential.username or None
+    return None
 
 
 def _check_service(services: frozenset[str], service: str) -> None:

@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from regauth.authn.refresh import secret_hash
 from regauth.authz.config_rules import compile_rules
-from regauth.config.model import RuleSettings
+from regauth.config.rules import RuleSettings
 from regauth.domain.credentials import BasicCredential, BearerCredential, Credential
 from regauth.domain.principal import Principal
 from regauth.domain.rules import Rule

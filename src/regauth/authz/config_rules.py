@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from regauth.config.model import RuleSettings
+from regauth.config.rules import RuleSettings
 from regauth.domain.patterns import Pattern
 from regauth.domain.rules import Rule
 

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from regauth.cli import (
+    apikey_cmd,
     audit_cmd,
     check_cmd,
     config_cmd,
@@ -66,6 +67,7 @@ for module in (
     check_cmd,
     policy_cmd,
     audit_cmd,
+    apikey_cmd,
 ):
     cli.add_command(module.command)
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from regauth.authz.config_rules import compile_rules
 from regauth.cli.check_cmd import render
 from regauth.cli.context import CliContext, pass_cli
-from regauth.config.model import RuleSettings
+from regauth.config.rules import RuleSettings
 from regauth.domain.principal import ANONYMOUS, Principal
 from regauth.domain.scope import parse_scopes
 from regauth.errors import MalformedScope, ProblemError

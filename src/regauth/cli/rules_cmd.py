@@ -6,7 +6,7 @@ import click
 from pydantic import ValidationError
 
 from regauth.cli.context import CliContext, pass_cli
-from regauth.config.model import RuleSettings
+from regauth.config.rules import RuleSettings
 from regauth.store import Database, RuleRecord, RuleSpec, RuleStore
 
 

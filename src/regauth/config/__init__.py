@@ -11,11 +11,11 @@ from regauth.config.model import (
     DatabaseSettings,
     KeySettings,
     PasswordSettings,
-    RuleSettings,
     ServerSettings,
     Settings,
     TokenSettings,
 )
+from regauth.config.rules import RuleSettings
 
 __all__ = [
     "DatabaseSettings",

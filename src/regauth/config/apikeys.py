@@ -12,7 +12,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from regauth.config.model import RuleSettings
+from regauth.config.rules import RuleSettings
 
 KEY_ID = re.compile(r"[A-Za-z0-9._-]+")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

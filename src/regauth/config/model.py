@@ -8,12 +8,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from regauth.config.apikeys import ApiKeySettings
 from regauth.config.ldap import LdapSettings
 from regauth.config.oidc import OidcIssuerSettings
+from regauth.config.rules import RuleSettings
+from regauth.config.throttle import ThrottleSettings
 from regauth.config.webhooks import WebhookSettings
-from regauth.domain.patterns import Pattern, PatternError
-from regauth.domain.scope import parse_scope
-from regauth.errors import MalformedScope
+from regauth.domain.patterns import Pattern
 
 Alg = Literal["ES256", "ES384", "ES512", "RS256", "RS384", "RS512"]
 
@@ -84,59 +85,8 @@ class PasswordSettings(_Model):
     time_cost: int = Field(default=3, ge=1, le=20)
     memory_cost: int = Field(default=65536, ge=1024)
     parallelism: int = Field(default=4, ge=1, le=64)
-
-
-class RuleSettings(_Model):
-    """One ``[[rules]]`` entry. At most one of account / group / anonymous; none = everyone."""
-
-    account: str | None = None
-    group: str | None = None
-    anonymous: bool | None = None
-    type: str = "repository"
-    name: str
-    actions: tuple[str, ...]
-    service: tuple[str, ...] = ()
-    client_cidr: tuple[str, ...] = ()
-    comment: str = ""
-
-    @field_validator("service", "client_cidr", mode="before")
-    @classmethod
-    def _listify(cls, value: object) -> object:
-        return (value,) if isinstance(value, str) else value
-
-    @field_validator("name", "account", "group")
-    @classmethod
-    def _pattern(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                Pattern.compile(value)
-            except PatternError as exc:
-                raise ValueError(str(exc)) from None
-        return value
-
-    @field_validator("actions")
-    @classmethod
-    def _actions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for action in value:
-            try:
-                parse_scope(f"x:y:{action}")
-            except MalformedScope:
-                raise ValueError(f"invalid action {action!r}") from None
-        return value
-
-    @field_validator("client_cidr")
-    @classmethod
-    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            ipaddress.ip_network(item, strict=False)
-        return value
-
-    @model_validator(mode="after")
-    def _one_subject(self) -> RuleSettings:
-        chosen = [k for k in ("account", "group", "anonymous") if getattr(self, k) is not None]
-        if len(chosen) > 1:
-            raise ValueError(f"set at most one of account, group, anonymous (got {chosen})")
-        return self
+    cache_ttl: float = Field(default=60.0, ge=0)  # verified-login cache; 0 disables
+    cache_size: int = Field(default=10000, ge=0)
 
 
 class PlanSettings(_Model):
@@ -183,6 +133,8 @@ class AuthSettings(_Model):
     """``[auth.*]``: identity sources and authorization webhooks, each with its own model."""
 
     webhook: dict[str, WebhookSettings] = Field(default_factory=dict)
+    api_keys: tuple[ApiKeySettings, ...] = ()
+    throttle: ThrottleSettings = Field(default_factory=ThrottleSettings)
     ldap: LdapSettings | None = None
     oidc: dict[str, OidcIssuerSettings] = Field(default_factory=dict)
 

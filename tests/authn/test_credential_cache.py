@@ -1,0 +1,329 @@
+"""LocalUsers: the verified-login cache, and constant cost for unknown users."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import bcrypt
+import pytest
+
+from regauth.authn.local import LocalUsers
+from regauth.authn.passwords import PasswordHasher, Verification
+from regauth.domain.credentials import BasicCredential, BearerCredential
+from regauth.errors import InvalidCredential
+from regauth.ports import Authenticated, CallerFacts, NoOpinion, Outcome, Rejected
+from regauth.store import Database, UserStore
+from tests.conftest import FrozenClock
+
+pytestmark = pytest.mark.anyio
+
+FACTS = CallerFacts(client_ip="192.0.2.1", service="registry.test")
+FAST = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+
+
+class CountingHasher(PasswordHasher):
+    """The real hasher, counting verifications."""
+
+    def __init__(self, **params: int) -> None:
+        super().__init__(**params)
+        self.verifications = 0
+
+    async def averify(self, stored: str | None, password: str) -> Verification:
+        self.verifications += 1
+        return await super().averify(stored, password)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'regauth.db'}")
+    database.migrate()
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+def users(db: Database, clock: FrozenClock) -> UserStore:
+    return UserStore(db, clock)
+
+
+@pytest.fixture
+def hasher() -> CountingHasher:
+    return CountingHasher(**FAST)
+
+
+@pytest.fixture
+async def local(users: UserStore, hasher: CountingHasher, clock: FrozenClock) -> LocalUsers:
+    await users.add("alice", hasher.hash("alice-pw"), groups=["dev"])
+    await users.add("bob", hasher.hash("bob-pw"))
+    return LocalUsers(users, hasher, clock)
+
+
+async def login(local: LocalUsers, user: str, password: str) -> Outcome:
+    return await local.authenticate(BasicCredential(user, password), FACTS)
+
+
+async def assert_ok(local: LocalUsers, user: str, password: str) -> Authenticated:
+    outcome = await login(local, user, password)
+    assert isinstance(outcome, Authenticated), outcome
+    return outcome
+
+
+async def test_second_login_skips_the_hasher(local: LocalUsers, hasher: CountingHasher) -> None:
+    first = await assert_ok(local, "alice", "alice-pw")
+    second = await assert_ok(local, "alice", "alice-pw")
+    assert hasher.verifications == 1
+    assert first.principal == second.principal
+    assert second.principal.groups == {"dev"}
+    assert len(local.cache) == 1
+
+
+async def test_a_hit_still_reads_the_user(
+    local: LocalUsers, users: UserStore, hasher: CountingHasher
+) -> None:
+    await assert_ok(local, "alice", "alice-pw")
+    await users.set_groups("alice", ["ops"])
+    hit = await assert_ok(local, "alice", "alice-pw")
+    assert hasher.verifications == 1
+    assert hit.principal.groups == {"ops"}
+
+
+async def test_cache_is_per_user_and_password(local: LocalUsers, hasher: CountingHasher) -> None:
+    await assert_ok(local, "alice", "alice-pw")
+    await assert_ok(local, "bob", "bob-pw")
+    assert hasher.verifications == 2
+    assert isinstance(await login(local, "bob", "alice-pw"), Rejected)
+    assert hasher.verifications == 3
+
+
+async def test_wrong_password_is_never_cached(local: LocalUsers, hasher: CountingHasher) -> None:
+    await assert_ok(local, "alice", "alice-pw")
+    for _ in range(2):
+        outcome = await login(local, "alice", "wrong")
+        assert isinstance(outcome, Rejected)
+        assert isinstance(outcome.error, InvalidCredential)
+    assert hasher.verifications == 3
+    assert len(local.cache) == 1
+
+
+async def test_unknown_user_is_never_cached(local: LocalUsers, hasher: CountingHasher) -> None:
+    for _ in range(2):
+        assert await login(local, "nobody", "pw") == NoOpinion()
+    assert hasher.verifications == 2
+    assert len(local.cache) == 0
+
+
+@pytest.mark.parametrize("new_password", ["new-pw", "alice-pw"])
+async def test_password_change_invalidates(
+    local: LocalUsers, users: UserStore, hasher: CountingHasher, new_password: str
+) -> None:
+    await assert_ok(local, "alice", "alice-pw")
+    # Any change of the stored hash, even to the same password (a new salt), forces a verify.
+    await users.set_password("alice", hasher.hash(new_password))
+    outcome = await login(local, "alice", "alice-pw")
+    assert isinstance(outcome, Authenticated) == (new_password == "alice-pw")
+    assert hasher.verifications == 2
+    await assert_ok(local, "alice", new_password)
+
+
+async def test_change_by_another_worker_is_effective_at_once(
+    local: LocalUsers, db: Database, tmp_path: Path, clock: FrozenClock, hasher: CountingHasher
+) -> None:
+    await assert_ok(local, "alice", "alice-pw")
+    other = Database(f"sqlite:///{tmp_path / 'regauth.db'}")
+    try:
+        await UserStore(other, clock).set_password("alice", hasher.hash("changed"))
+    finally:
+        await other.dispose()
+    assert isinstance(await login(local, "alice", "alice-pw"), Rejected)
+
+
+async def test_disable_invalidates(
+    local: LocalUsers, users: UserStore, hasher: CountingHasher
+) -> None:
+    await assert_ok(local, "alice", "alice-pw")
+    await users.set_disabled("alice", True)
+    outcome = await login(local, "alice", "alice-pw")
+    assert isinstance(outcome, Rejected)
+    assert outcome.error.detail == "account disabled"
+    assert hasher.verifications == 2  # refused only after a full verify (same timing)
+    await users.set_disabled("alice", False)
+    await assert_ok(local, "alice", "alice-pw")
+    assert hasher.verifications == 3  # the entry was dropped, not kept for later
+
+
+async def test_expired_password_invalidates(
+    local: LocalUsers, users: UserStore, clock: FrozenClock, hasher: CountingHasher
+) -> None:
+    stored = hasher.hash("carol-pw")
+    await users.add("carol", stored)
+    await users.set_password("carol", stored, expires_at=clock.now() + timedelta(seconds=30))
+    await assert_ok(local, "carol", "carol-pw")
+    clock.advance(seconds=31)
+    outcome = await login(local, "carol", "carol-pw")
+    assert isinstance(outcome, Rejected)
+    assert outcome.error.detail == "password expired"
+
+
+async def test_entries_expire_after_the_ttl(
+    local: LocalUsers, clock: FrozenClock, hasher: CountingHasher
+) -> None:
+    await assert_ok(local, "alice", "alice-pw")
+    clock.advance(seconds=59)
+    await assert_ok(local, "alice", "alice-pw")
+    assert hasher.verifications == 1
+    clock.advance(seconds=1)
+    await assert_ok(local, "alice", "alice-pw")
+    assert hasher.verifications == 2  # and cached again from now on
+    await assert_ok(local, "alice", "alice-pw")
+    assert hasher.verifications == 2
+
+
+async def test_ttl_zero_disables_the_cache(
+    local: LocalUsers, users: UserStore, hasher: CountingHasher, clock: FrozenClock
+) -> None:
+    uncached = LocalUsers(users, hasher, clock, cache_ttl=0)
+    for _ in range(3):
+        await assert_ok(uncached, "alice", "alice-pw")
+    assert hasher.verifications == 3
+    assert len(uncached.cache) == 0
+    assert not uncached.cache.enabled
+
+
+async def test_cache_is_bounded(
+    users: UserStore, hasher: CountingHasher, clock: FrozenClock
+) -> None:
+    for name in ("u1", "u2", "u3"):
+        await users.add(name, hasher.hash(f"{name}-pw"))
+    small = LocalUsers(users, hasher, clock, cache_size=2)
+    for name in ("u1", "u2", "u1", "u3"):  # u1 used again: u2 is the oldest
+        await assert_ok(small, name, f"{name}-pw")
+    assert len(small.cache) == 2
+    assert hasher.verifications == 3
+    await assert_ok(small, "u1", "u1-pw")
+    assert hasher.verifications == 3
+    await assert_ok(small, "u2", "u2-pw")
+    assert hasher.verifications == 4
+
+
+async def test_bcrypt_upgrade_caches_the_new_hash(
+    users: UserStore, hasher: CountingHasher, clock: FrozenClock
+) -> None:
+    legacy = bcrypt.hashpw(b"dave-pw", bcrypt.gensalt(rounds=4)).decode()
+    await users.add("dave", legacy)
+    local = LocalUsers(users, hasher, clock)
+    await assert_ok(local, "dave", "dave-pw")
+    record = await users.get("dave")
+    assert record is not None
+    assert record.password_hash is not None
+    assert record.password_hash.startswith("$argon2id$")
+    await assert_ok(local, "dave", "dave-pw")
+    assert hasher.verifications == 1
+
+
+async def test_cache_holds_no_password(
+    local: LocalUsers, users: UserStore, hasher: CountingHasher, clock: FrozenClock
+) -> None:
+    await assert_ok(local, "alice", "alice-pw")
+    key = local.cache.key("alice", "alice-pw")
+    assert len(key) == 32
+    assert b"alice-pw" not in key
+    # Keyed by a per-process secret: another process derives other keys.
+    assert LocalUsers(users, hasher, clock).cache.key("alice", "alice-pw") != key
+    # Length-prefixed: moving a character across the boundary changes the key.
+    assert local.cache.key("ab", "c") != local.cache.key("a", "bc")
+
+
+async def test_other_credentials_are_not_ours(local: LocalUsers) -> None:
+    assert await local.authenticate(BearerCredential("x"), FACTS) == NoOpinion()
+
+
+def test_negative_settings_are_refused(clock: FrozenClock) -> None:
+    with pytest.raises(ValueError, match="negative"):
+        LocalUsers(None, None, clock, cache_ttl=-1)  # type: ignore[arg-type]
+
+
+# --- timing: an unknown user costs what a known user with a wrong password costs --------------
+
+TRIES = 40
+ATTEMPTS = 3
+TOLERANCE = 0.20
+REALISTIC = {"time_cost": 1, "memory_cost": 16384, "parallelism": 1}
+
+
+class LeakyHasher(PasswordHasher):
+    """What the timing test must catch: no hash at all for an unknown user."""
+
+    async def averify(self, stored: str | None, password: str) -> Verification:
+        if stored is None:
+            return Verification(ok=False, needs_rehash=False)
+        return await super().averify(stored, password)
+
+
+async def _timed(local: LocalUsers, user: str, password: str) -> float:
+    start = time.perf_counter()
+    outcome = await login(local, user, password)
+    elapsed = time.perf_counter() - start
+    assert not isinstance(outcome, Authenticated)
+    return elapsed
+
+
+async def median_times(local: LocalUsers) -> tuple[float, float]:
+    """Median seconds for (known user + wrong password, unknown user), alternating."""
+    known: list[float] = []
+    unknown: list[float] = []
+    for _ in range(3):  # warm up: threads, connections, caches
+        await _timed(local, "alice", "wrong")
+        await _timed(local, "nobody", "wrong")
+    for i in range(TRIES):
+        pairs = [(known, "alice"), (unknown, f"nobody{i}")]
+        for bucket, user in pairs if i % 2 else reversed(pairs):
+            bucket.append(await _timed(local, user, "wrong-password"))
+    return statistics.median(known), statistics.median(unknown)
+
+
+def close_enough(known: float, unknown: float) -> bool:
+    return abs(unknown - known) <= TOLERANCE * known
+
+
+async def timing_verdict(local: LocalUsers) -> tuple[bool, list[tuple[float, float]]]:
+    """Up to ATTEMPTS measurements (a loaded CI machine is noisy); True on the first good one."""
+    seen: list[tuple[float, float]] = []
+    for _ in range(ATTEMPTS):
+        known, unknown = await median_times(local)
+        seen.append((known, unknown))
+        if close_enough(known, unknown):
+            return True, seen
+    return False, seen
+
+
+async def _timing_setup(users: UserStore, clock: FrozenClock, hasher: PasswordHasher) -> LocalUsers:
+    await users.add("alice", hasher.hash("alice-pw"), groups=["dev", "ops"])
+    return LocalUsers(users, hasher, clock)
+
+
+async def test_unknown_user_costs_as_much_as_a_wrong_password(
+    users: UserStore, clock: FrozenClock
+) -> None:
+    local = await _timing_setup(users, clock, PasswordHasher(**REALISTIC))
+    ok, seen = await timing_verdict(local)
+    assert ok, f"median seconds (known+wrong, unknown) per attempt: {seen}"
+
+
+async def test_the_timing_check_catches_a_skipped_hash(
+    users: UserStore, clock: FrozenClock
+) -> None:
+    local = await _timing_setup(users, clock, LeakyHasher(**REALISTIC))
+    known, unknown = await median_times(local)
+    assert not close_enough(known, unknown), (known, unknown)
+    assert unknown < known

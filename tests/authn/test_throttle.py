@@ -1,0 +1,324 @@
+"""Login throttling: counters in the database, shared by workers; per account and address."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import event
+
+from regauth.authn.throttle import Throttle, address_key
+from regauth.config.throttle import ThrottleSettings
+from regauth.errors import ThrottledError
+from regauth.store import Database
+from regauth.store.throttle import FailureStore, hashed_key
+from regauth.web.problems import problem_response
+from tests.conftest import FrozenClock
+
+pytestmark = pytest.mark.anyio
+
+SETTINGS = ThrottleSettings(max_failures_per_account=3, max_failures_per_address=5, window=300)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def db_file(tmp_path: Path) -> Path:
+    path = tmp_path / "regauth.db"
+    Database(f"sqlite:///{path}").migrate()
+    return path
+
+
+@pytest.fixture
+async def db(db_file: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite:///{db_file}")
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+def store(db: Database, clock: FrozenClock) -> FailureStore:
+    return FailureStore(db, clock, window=300)
+
+
+@pytest.fixture
+def throttle(db: Database, clock: FrozenClock) -> Throttle:
+    return Throttle.build(db, SETTINGS, clock)
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    """The SQL statements run on ``db`` inside the block."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        seen.append(sql.split()[0].upper())
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def fail(throttle: Throttle, times: int, user: str | None, ip: str | None) -> None:
+    for _ in range(times):
+        await throttle.check(user, ip)
+        await throttle.failed(user, ip)
+
+
+# --- FailureStore ----------------------------------------------------------------------------
+
+
+async def test_store_counts_per_key(store: FailureStore) -> None:
+    await store.record_failure(["account:alice", "ip:192.0.2.1"])
+    await store.record_failure(["account:alice", "account:alice"])  # one statement, one count
+    got = await store.failures(["account:alice", "ip:192.0.2.1", "account:bob"])
+    assert got == {"account:alice": 2, "ip:192.0.2.1": 1, "account:bob": 0}
+    assert await store.failures([]) == {}
+
+
+async def test_store_window_restarts_after_expiry(store: FailureStore, clock: FrozenClock) -> None:
+    await store.record_failure(["account:alice"])
+    clock.advance(seconds=200)
+    await store.record_failure(["account:alice"])
+    counts = await store.counts(["account:alice"])
+    assert counts["account:alice"].count == 2
+    # The window runs from the first failure, not the last.
+    assert (counts["account:alice"].resets_at - clock.now()).total_seconds() == 100
+    clock.advance(seconds=100)
+    assert await store.failures(["account:alice"]) == {"account:alice": 0}
+    await store.record_failure(["account:alice"])
+    counts = await store.counts(["account:alice"])
+    assert counts["account:alice"].count == 1
+    assert (counts["account:alice"].resets_at - clock.now()).total_seconds() == 300
+
+
+async def test_store_reset_and_purge(store: FailureStore, clock: FrozenClock) -> None:
+    await store.record_failure(["account:alice", "account:bob", "ip:192.0.2.1"])
+    await store.reset("account:alice", "ip:192.0.2.1")
+    got = await store.failures(["account:alice", "account:bob", "ip:192.0.2.1"])
+    assert got == {"account:alice": 0, "account:bob": 1, "ip:192.0.2.1": 0}
+    clock.advance(seconds=299)
+    assert await store.purge() == 0
+    clock.advance(seconds=1)
+    assert await store.purge() == 1
+
+
+async def test_store_keeps_only_hashes_of_names(store: FailureStore, db_file: Path) -> None:
+    await store.record_failure(["account:alice", "ip:192.0.2.1"])
+    with sqlite3.connect(db_file) as conn:
+        keys = {row[0] for row in conn.execute("SELECT key FROM auth_failures")}
+    conn.close()
+    assert keys == {hashed_key("account:alice"), hashed_key("ip:192.0.2.1")}
+    assert all(len(k) == 64 for k in keys)
+
+
+async def test_two_workers_share_counters(db_file: Path, clock: FrozenClock) -> None:
+    first, second = Database(f"sqlite:///{db_file}"), Database(f"sqlite:///{db_file}")
+    try:
+        a, b = FailureStore(first, clock), FailureStore(second, clock)
+        await a.record_failure(["account:alice"])
+        await b.record_failure(["account:alice"])
+        await a.record_failure(["account:alice"])
+        assert await b.failures(["account:alice"]) == {"account:alice": 3}
+        await b.reset("account:alice")
+        assert await a.failures(["account:alice"]) == {"account:alice": 0}
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def test_store_window_must_be_positive(db: Database, clock: FrozenClock) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        FailureStore(db, clock, window=0)
+
+
+# --- Throttle --------------------------------------------------------------------------------
+
+
+async def test_account_limit_throttles_with_retry_after(
+    throttle: Throttle, clock: FrozenClock
+) -> None:
+    await fail(throttle, 2, "alice", "192.0.2.1")
+    clock.advance(seconds=60)
+    await fail(throttle, 1, "alice", "192.0.2.2")
+    with pytest.raises(ThrottledError) as caught:
+        await throttle.check("alice", "198.51.100.7")  # any address
+    error = caught.value
+    assert error.code == "auth.throttled"
+    assert error.status == 429
+    assert error.retry_after == 240  # the window began at the first failure
+    await throttle.check("bob", "198.51.100.7")  # other accounts are not affected
+
+
+async def test_throttled_error_renders_as_429_problem_with_retry_after(
+    throttle: Throttle,
+) -> None:
+    await fail(throttle, 3, "alice", None)
+    with pytest.raises(ThrottledError) as caught:
+        await throttle.check("alice", None)
+    response = problem_response(caught.value, "regauth")
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == str(caught.value.retry_after)
+    body = orjson.loads(bytes(response.body))
+    assert body["code"] == "auth.throttled"
+    assert "alice" not in body["detail"]
+
+
+async def test_address_limit_counts_every_username(throttle: Throttle) -> None:
+    for i in range(5):
+        await fail(throttle, 1, f"user{i}", "192.0.2.9")
+    with pytest.raises(ThrottledError):
+        await throttle.check("someone-else", "192.0.2.9")
+    with pytest.raises(ThrottledError):
+        await throttle.check(None, "192.0.2.9")
+    await throttle.check("someone-else", "192.0.2.10")
+
+
+async def test_window_expiry_lifts_the_throttle(throttle: Throttle, clock: FrozenClock) -> None:
+    await fail(throttle, 3, "alice", "192.0.2.1")
+    clock.advance(seconds=299)
+    with pytest.raises(ThrottledError) as caught:
+        await throttle.check("alice", "192.0.2.1")
+    assert caught.value.retry_after == 1
+    clock.advance(seconds=1)
+    await throttle.check("alice", "192.0.2.1")
+
+
+async def test_success_resets_the_account_and_address(
+    throttle: Throttle, store: FailureStore
+) -> None:
+    await fail(throttle, 2, "alice", "192.0.2.1")
+    await throttle.check("alice", "192.0.2.1")
+    await throttle.succeeded("alice", "192.0.2.1")
+    keys = ["account:alice", "ip:192.0.2.1"]
+    assert await store.failures(keys) == {"account:alice": 0, "ip:192.0.2.1": 0}
+    await fail(throttle, 2, "alice", "192.0.2.1")
+    await throttle.check("alice", "192.0.2.1")  # counting starts over
+
+
+async def test_clean_success_costs_one_select(throttle: Throttle, db: Database) -> None:
+    with statements(db) as seen:
+        await throttle.check("alice", "192.0.2.1")
+        await throttle.succeeded("alice", "192.0.2.1")
+    assert seen == ["SELECT"]
+
+
+async def test_success_after_failures_writes_once_then_not_again(
+    throttle: Throttle, db: Database
+) -> None:
+    await fail(throttle, 1, "alice", "192.0.2.1")
+    with statements(db) as seen:
+        await throttle.succeeded("alice", "192.0.2.1")
+        await throttle.succeeded("alice", "192.0.2.1")
+    assert seen == ["DELETE"]
+
+
+async def test_workers_see_each_others_failures(db_file: Path, clock: FrozenClock) -> None:
+    first, second = Database(f"sqlite:///{db_file}"), Database(f"sqlite:///{db_file}")
+    try:
+        a, b = Throttle.build(first, SETTINGS, clock), Throttle.build(second, SETTINGS, clock)
+        await fail(a, 2, "alice", "192.0.2.1")
+        await fail(b, 1, "alice", "192.0.2.2")
+        with pytest.raises(ThrottledError):
+            await a.check("alice", "192.0.2.3")
+        clock.advance(seconds=300)
+        # Worker b never recorded failures from 192.0.2.1, but its check() sees them.
+        await fail(a, 2, "carol", "192.0.2.1")
+        await b.check("carol", "192.0.2.1")
+        await b.succeeded("carol", "192.0.2.1")
+        store = FailureStore(first, clock)
+        assert await store.failures(["account:carol"]) == {"account:carol": 0}
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def test_zero_limit_turns_a_counter_off(db: Database, clock: FrozenClock) -> None:
+    no_address = ThrottleSettings(max_failures_per_account=2, max_failures_per_address=0)
+    throttle = Throttle.build(db, no_address, clock)
+    await fail(throttle, 2, "alice", "192.0.2.1")
+    await throttle.check("bob", "192.0.2.1")
+    with pytest.raises(ThrottledError):
+        await throttle.check("alice", "192.0.2.1")
+    off = Throttle.build(
+        db, ThrottleSettings(max_failures_per_account=0, max_failures_per_address=0), clock
+    )
+    assert not off.settings.enabled
+    with statements(db) as seen:
+        await fail(off, 5, "alice", "192.0.2.1")
+        await off.succeeded("alice", "192.0.2.1")
+    assert seen == []
+
+
+async def test_no_username_no_address_is_free(throttle: Throttle, db: Database) -> None:
+    with statements(db) as seen:
+        await throttle.check(None, None)
+        await throttle.failed("", None)
+        await throttle.succeeded(None, None)
+    assert seen == []
+
+
+async def test_ipv6_counts_per_64(throttle: Throttle) -> None:
+    for i in range(5):
+        await fail(throttle, 1, None, f"2001:db8:1:2::{i + 1:x}")
+    with pytest.raises(ThrottledError):
+        await throttle.check(None, "2001:db8:1:2:ffff::1")
+    await throttle.check(None, "2001:db8:1:3::1")
+
+
+@pytest.mark.parametrize(
+    ("client_ip", "key"),
+    [
+        ("192.0.2.1", "192.0.2.1"),
+        ("::ffff:192.0.2.1", "192.0.2.1"),
+        ("2001:db8::1", "2001:db8::/64"),
+        ("2001:DB8:0:0:abcd::1", "2001:db8::/64"),
+        ("not-an-ip", "not-an-ip"),
+    ],
+)
+def test_address_key(client_ip: str, key: str) -> None:
+    assert address_key(client_ip) == key
+
+
+async def test_bounded_hint_only_skips_resets(db: Database, clock: FrozenClock) -> None:
+    throttle = Throttle(FailureStore(db, clock), SETTINGS, clock, hint_size=2)
+    await fail(throttle, 1, "alice", "192.0.2.1")
+    await fail(throttle, 1, "bob", "192.0.2.2")  # evicts alice's hints
+    await throttle.succeeded("alice", "192.0.2.1")
+    store = FailureStore(db, clock)
+    assert await store.failures(["account:alice"]) == {"account:alice": 1}
+    await throttle.check("alice", "192.0.2.1")  # learns of them again
+    await throttle.succeeded("alice", "192.0.2.1")
+    assert await store.failures(["account:alice"]) == {"account:alice": 0}
+
+
+async def test_window_of_store_and_settings_must_agree(db: Database, clock: FrozenClock) -> None:
+    with pytest.raises(ValueError, match="window"):
+        Throttle(FailureStore(db, clock, window=60), SETTINGS, clock)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"window": 0},
+        {"max_failures_per_account": -1},
+        {"max_failures_per_address": -1},
+        {"lockout": 5},
+    ],
+)
+def test_settings_shape(data: dict[str, int]) -> None:
+    with pytest.raises(ValidationError):
+        ThrottleSettings.model_validate(data)
