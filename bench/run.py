@@ -3,15 +3,17 @@
 Every scenario runs against a real `regauth serve` (granian, one worker) and
 is compared with a bare ASGI "hello" on the same server in the same run, so
 the ratio survives a noisy machine. Load comes from `wrk` (installed with apt
-when missing) on loopback only; each run is bounded in time.
+when missing) on loopback only; every run is bounded in time. Afterwards the
+cost of each authorization stage is measured in-process (µs per call).
 
-    python bench/run.py [--duration 10] [--connections 16] [--scenario NAME ...]
+    python bench/run.py [--duration 8] [--connections 16] [--scenario NAME ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import os
 import re
 import shutil
@@ -21,12 +23,18 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stages import stage_costs
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SERVICE = "registry.bench"
+API_KEY = "regauth_ak_bench-0123456789abcdef"
 RULES = """
 [[rules]]
 anonymous = true
@@ -36,6 +44,21 @@ actions = ["pull"]
 account = "*"
 name = "${account}/**"
 actions = ["pull", "push"]
+[[rules]]
+account = "ci-runner"
+name = "ci/**"
+actions = ["pull", "push"]
+"""
+PLANS = """
+default_plan = "team"
+[plans.team]
+repositories = ["public/*", "alice/*"]
+actions = ["pull", "push"]
+"""
+CEL = """
+[global.access_policy]
+default_allow = false
+rules = ["identity.username != null || request.namespace == 'public'"]
 """
 
 
@@ -56,13 +79,24 @@ class Scenario:
     headers: tuple[str, ...] = ()
 
 
+@dataclass
+class Setup:
+    """One regauth configuration and the scenarios measured against it."""
+
+    name: str
+    top: str = ""
+    extra: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    scenarios: list[Callable[[Path], Scenario]] = field(default_factory=list)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -78,9 +112,8 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20) -> 
 
 def rss_mib(pid: int) -> float:
     """Largest RSS among the server's worker processes (children), else the process itself."""
-    pids = [pid, *children(pid)]
     sizes = []
-    for p in pids:
+    for p in [pid, *children(pid)]:
         try:
             status = Path(f"/proc/{p}/status").read_text()
         except OSError:
@@ -94,7 +127,10 @@ def rss_mib(pid: int) -> float:
 def children(pid: int) -> list[int]:
     out: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        text = (task / "children").read_text().split()
+        try:
+            text = (task / "children").read_text().split()
+        except OSError:
+            continue
         for child in map(int, text):
             out += [child, *children(child)]
     return out
@@ -112,29 +148,32 @@ def ensure_wrk() -> str:
 def run_wrk(
     wrk: str, url: str, headers: tuple[str, ...], duration: int, connections: int
 ) -> tuple[float, float, float, int]:
-    cmd = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    cmd = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
     for h in headers:
-        cmd[1:1] = ["-H", h]
+        cmd += ["-H", h]
+    cmd.append(url)
     out = subprocess.run(
-        cmd, capture_output=True, text=True, check=True, timeout=duration + 30
+        cmd, capture_output=True, text=True, check=True, timeout=duration + 60
     ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _latency(out, "50%")
-    p99 = _latency(out, "99%")
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rps, p50, p99, int(m.group(1)) if m else 0
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    rps = float(m.group(1)) if m else 0.0
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, _latency(out, "50%"), _latency(out, "99%"), int(errors.group(1)) if errors else 0
 
 
 def _latency(out: str, label: str) -> float:
-    m = re.search(rf"{re.escape(label)}\s+([\d.]+)(us|ms|s)", out)
+    m = re.search(rf"{re.escape(label)}\s+([\d.]+)(us|ms|s)\b", out)
     if not m:
         return float("nan")
     value, unit = float(m.group(1)), m.group(2)
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+def start(
+    cmd: list[str], env: dict[str, str], log: Path, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    out = log.open("wb")
+    return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -146,122 +185,215 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def prepare(workdir: Path, port: int) -> Path:
-    env = dict(os.environ, REGAUTH_ADMIN_PASSWORD="bench-admin-pw")  # noqa: S106
-    subprocess.run(
-        [
-            str(BIN / "regauth"),
-            "init",
-            "--dir",
-            str(workdir),
-            "--service",
-            SERVICE,
-            "--port",
-            str(port),
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+def regauth(config: Path, *args: str, stdin: bytes | None = None) -> str:
+    cmd = [str(BIN / "regauth"), "--config", str(config), *args]
+    return subprocess.run(cmd, input=stdin, check=True, capture_output=True).stdout.decode()
+
+
+def prepare(workdir: Path, port: int, setup: Setup) -> Path:
+    env = dict(os.environ, REGAUTH_ADMIN_PASSWORD="bench-admin-pw")
+    init = ["init", "--dir", str(workdir), "--service", SERVICE, "--port", str(port)]
+    subprocess.run([str(BIN / "regauth"), *init], env=env, check=True, capture_output=True)
     config = workdir / "regauth.toml"
     text = config.read_text()
-    config.write_text(text[: text.index("[[rules]]")] + RULES)
-    add = [
-        str(BIN / "regauth"),
-        "--config",
-        str(config),
-        "users",
-        "add",
-        "alice",
-        "--password-stdin",
-    ]
-    subprocess.run(add, input=b"alice-pw\n", check=True, capture_output=True)
+    config.write_text(setup.top + text[: text.index("[[rules]]")] + setup.extra + RULES)
+    regauth(config, "users", "add", "alice", "--password-stdin", stdin=b"alice-pw\n")
     return config
 
 
-def scenarios() -> list[Scenario]:
-    anon = f"/token?service={SERVICE}&scope=repository:public/base:pull"
-    alice = base64.b64encode(b"alice:alice-pw").decode()
-    user = f"/token?service={SERVICE}&scope=repository:alice/app:pull,push"
-    return [
-        Scenario("anonymous-pull", anon),
-        Scenario("basic-login-argon2id", user, (f"Authorization: Basic {alice}",)),
+def basic(user: str, password: str) -> str:
+    return "Authorization: Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def anonymous(_: Path) -> Scenario:
+    return Scenario("anonymous-pull", f"/token?service={SERVICE}&scope=repository:public/base:pull")
+
+
+def user_scope() -> str:
+    return f"/token?service={SERVICE}&scope=repository:alice/app:pull,push"
+
+
+def basic_login(name: str) -> Callable[[Path], Scenario]:
+    return lambda _: Scenario(name, user_scope(), (basic("alice", "alice-pw"),))
+
+
+def pat(name: str) -> Callable[[Path], Scenario]:
+    def make(config: Path) -> Scenario:
+        out = regauth(
+            config, "tokens", "create", "--user", "alice", "--rule", "name=**;actions=pull"
+        )
+        return Scenario(name, user_scope(), (basic("alice", out.strip().splitlines()[-1]),))
+
+    return make
+
+
+def api_key(_: Path) -> Scenario:
+    path = f"/token?service={SERVICE}&scope=repository:public/base:pull"
+    return Scenario("api-key-bearer", path, (f"Authorization: Bearer {API_KEY}",))
+
+
+API_KEYS = """
+[[auth.api_keys]]
+id = "bench"
+hash_env = "BENCH_API_KEY_HASH"
+"""
+
+
+def setups(oidc: str | None) -> list[Setup]:
+    fingerprint = "sha256:" + hashlib.sha256(API_KEY.encode()).hexdigest()
+    found = [
+        Setup(
+            "default",
+            extra=API_KEYS,
+            env={"BENCH_API_KEY_HASH": fingerprint},
+            scenarios=[anonymous, basic_login("basic-login-cached"), api_key],
+        ),
+        Setup(
+            "no-cache",
+            extra="[passwords]\ncache_ttl = 0\n",
+            scenarios=[basic_login("basic-login-argon2id")],
+        ),
+        Setup("all-stages", top=PLANS, scenarios=[pat("pat-all-stages")]),
+        Setup("all-stages+cel", top=PLANS + CEL, scenarios=[pat("pat-all-stages+cel")]),
     ]
+    if oidc:
+        found.append(oidc_setup(oidc))
+    return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--scenario", action="append", default=None)
-    args = parser.parse_args()
-    wrk = ensure_wrk()
-    chosen = [s for s in scenarios() if not args.scenario or s.name in args.scenario]
-    with tempfile.TemporaryDirectory(prefix="regauth-bench-") as tmp:
-        results = measure(Path(tmp), wrk, chosen, args.duration, args.connections)
-    report(results)
-
-
-def measure(tmp: Path, wrk: str, chosen: list[Scenario], duration: int, conns: int) -> list[Result]:
-    bare_port, reg_port = free_port(), free_port()
-    config = prepare(tmp / "regauth", reg_port)
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "bench"))
-    bare = start(
-        [
-            str(BIN / "granian"),
-            "--interface",
-            "asgi",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(bare_port),
-            "--workers",
-            "1",
-            "--no-ws",
-            "bare:app",
-        ],
-        env,
-        tmp / "bare.log",
+def oidc_setup(issuer: str) -> Setup:
+    extra = (
+        f'[auth.oidc.bench]\nissuer = "{issuer}"\naudience = "regauth"\n'
+        f'discovery_url = "{issuer}/.well-known/openid-configuration"\n'
     )
-    server = start(
-        [
-            str(BIN / "regauth"),
-            "--config",
-            str(config),
-            "serve",
-            "--port",
-            str(reg_port),
-            "--workers",
-            "1",
-        ],
-        dict(os.environ),
-        tmp / "regauth.log",
-    )
-    results: list[Result] = []
+
+    def make(_: Path) -> Scenario:
+        token = oidc_token(issuer)
+        path = f"/token?service={SERVICE}&scope=repository:ci/app:pull"
+        return Scenario("oidc-bearer", path, (f"Authorization: Bearer {token}",))
+
+    return Setup("oidc", extra=extra, scenarios=[make])
+
+
+def oidc_token(issuer: str) -> str:
+    import httpx
+
+    form = {"grant_type": "client_credentials", "scope": "pull", "resource": "urn:regauth:registry"}
+    r = httpx.post(f"{issuer}/token", data=form, auth=("ci-runner", "ci-runner-secret"))
+    r.raise_for_status()
+    return str(r.json()["access_token"])
+
+
+def start_idp(tmp: Path) -> tuple[subprocess.Popen[bytes] | None, str | None]:
+    idp_dir = ROOT / "tests" / "authn" / "idp"
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        print("(node not found: skipping the OIDC scenario)")
+        return None, None
+    if not (idp_dir / "node_modules" / "oidc-provider").is_dir():
+        subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=idp_dir, check=True)
+    port = free_port()
+    env = {"PATH": str(Path(node).parent), "IDP_ADMIN_TOKEN": "bench"}
+    proc = start([node, "server.mjs", str(port)], env, tmp / "idp.log", cwd=idp_dir)
+    issuer = f"http://127.0.0.1:{port}"
+    wait_ready(f"{issuer}/.well-known/openid-configuration", proc)
+    return proc, issuer
+
+
+def argon2_limit(seconds: float = 4.0) -> float:
+    """Verifies per second this machine sustains with the default argon2id parameters."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from regauth.authn.passwords import PasswordHasher
+
+    hasher = PasswordHasher()
+    stored = hasher.hash("bench")
+    done = 0
+    deadline = time.monotonic() + seconds
+    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        while time.monotonic() < deadline:
+            results = list(pool.map(lambda _: hasher.verify(stored, "wrong"), range(8)))
+            done += len(results)
+    return done / seconds
+
+
+def measure_setup(
+    tmp: Path, wrk: str, setup: Setup, wanted: set[str], duration: int, conns: int
+) -> list[Result]:
+    port = free_port()
+    config = prepare(tmp / setup.name, port, setup)
+    scenarios = [make(config) for make in setup.scenarios]
+    scenarios = [s for s in scenarios if not wanted or s.name in wanted]
+    if not scenarios:
+        return []
+    cmd = [str(BIN / "regauth"), "--config", str(config), "serve", "--port", str(port)]
+    server = start(cmd, dict(os.environ, **setup.env), tmp / f"{setup.name}.log")
+    results = []
     try:
-        wait_ready(f"http://127.0.0.1:{bare_port}/", bare)
-        wait_ready(f"http://127.0.0.1:{reg_port}/healthz", server)
-        base = run_wrk(wrk, f"http://127.0.0.1:{bare_port}/", (), duration, conns)
-        results.append(Result("bare-asgi-hello", *base[:3], rss_mib(bare.pid), base[3]))
-        for sc in chosen:
-            rps, p50, p99, errors = run_wrk(
-                wrk, f"http://127.0.0.1:{reg_port}{sc.path}", sc.headers, duration, conns
-            )
+        wait_ready(f"http://127.0.0.1:{port}/healthz", server)
+        for sc in scenarios:
+            url = f"http://127.0.0.1:{port}{sc.path}"
+            run_wrk(wrk, url, sc.headers, 1, 4)  # warm up: caches, connections
+            rps, p50, p99, errors = run_wrk(wrk, url, sc.headers, duration, conns)
             results.append(Result(sc.name, rps, p50, p99, rss_mib(server.pid), errors))
     finally:
         stop(server)
-        stop(bare)
     return results
 
 
-def report(results: list[Result]) -> None:
-    base = results[0].rps
+def measure_bare(tmp: Path, wrk: str, duration: int, conns: int) -> Result:
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "bench"))
+    cmd = [str(BIN / "granian"), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port)]
+    bare = start([*cmd, "--workers", "1", "--no-ws", "bare:app"], env, tmp / "bare.log")
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/", bare)
+        run_wrk(wrk, f"http://127.0.0.1:{port}/", (), 1, 4)
+        rps, p50, p99, errors = run_wrk(wrk, f"http://127.0.0.1:{port}/", (), duration, conns)
+        return Result("bare-asgi-hello", rps, p50, p99, rss_mib(bare.pid), errors)
+    finally:
+        stop(bare)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--scenario", action="append", default=[])
+    parser.add_argument("--no-oidc", action="store_true", help="skip the OIDC scenario")
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    wanted = set(args.scenario)
+    with tempfile.TemporaryDirectory(prefix="regauth-bench-") as name:
+        tmp = Path(name)
+        idp, issuer = (None, None) if args.no_oidc else start_idp(tmp)
+        try:
+            results = [measure_bare(tmp, wrk, args.duration, args.connections)]
+            for setup in setups(issuer):
+                results += measure_setup(tmp, wrk, setup, wanted, args.duration, args.connections)
+            results.append(measure_bare(tmp, wrk, args.duration, args.connections))
+        finally:
+            if idp is not None:
+                stop(idp)
+    report(results, argon2_limit())
+    print("\nper-stage cost (in-process, µs per resource):")
+    for stage, micros in stage_costs():
+        print(f"  {stage:<36}{micros:>8.1f}")
+
+
+def report(results: list[Result], argon_limit: float) -> None:
+    bare = [r for r in results if r.name == "bare-asgi-hello"]
+    base = sum(r.rps for r in bare) / len(bare)  # measured before and after the scenarios
     head = ("req/s", "ratio", "p50 ms", "p99 ms", "RSS MiB", "non-2xx")
     print(f"{'scenario':<28}" + "".join(f"{h:>9}" for h in head))
     for r in results:
         cells = (f"{r.rps:.0f}", f"{r.rps / base:.2f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}")
         cells += (f"{r.rss_mib:.1f}", str(r.errors))
         print(f"{r.name:<28}" + "".join(f"{c:>9}" for c in cells))
+    print(f"\nargon2id verify limit on this machine: {argon_limit:.1f}/s (default parameters)")
+    for r in results:
+        if r.name == "basic-login-argon2id":
+            print(f"uncached Basic logins reach {r.rps / argon_limit:.0%} of that limit")
 
 
 if __name__ == "__main__":

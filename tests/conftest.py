@@ -18,6 +18,9 @@ from regauth.store import Database, UserStore
 from regauth.web.app import create_app
 
 FAST_PASSWORDS = "[passwords]\ntime_cost = 1\nmemory_cost = 1024\nparallelism = 1\n"
+# Tests change users, tokens and rules and expect the next request to see it at once;
+# the read caches (database.cache_seconds) have tests of their own.
+NO_READ_CACHE = "[database]\ncache_seconds = 0\n"
 
 
 @dataclass
@@ -105,7 +108,7 @@ def make_instance(
     text = (
         f'{top}\n[token]\nissuer = "test-issuer"\nservices = ["registry.test"]\n{token_extra}\n'
         f'[keys]\nalg = "{alg}"\nstable_ca = {str(stable_ca).lower()}\nreload_interval = 0.1\n'
-        f"{FAST_PASSWORDS}{extra}{rules}"
+        f"{FAST_PASSWORDS}{NO_READ_CACHE}{extra}{rules}"
     )
     (tmp_path / "regauth.toml").write_text(text, encoding="utf-8")
     settings = parse_settings(text, base_dir=tmp_path, environ={})

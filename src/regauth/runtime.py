@@ -40,6 +40,7 @@ from regauth.keys import Keyring, KeyStore, TokenSigner
 from regauth.ports import AsyncStage, Authenticator, CallerFacts, Clock, Outcome, Random
 from regauth.service import Decider, TokenPolicy, TokenService
 from regauth.store import AuditStore, Database, GroupStore, RuleStore, TokenStore, UserStore
+from regauth.store.cache import CachedRules, CachedTokens, CachedUsers
 
 if TYPE_CHECKING:
     from regauth.authn.oidc import OidcAuthenticator
@@ -260,7 +261,9 @@ class Runtime:
         registry: CollectorRegistry | None = None,
     ) -> Runtime:
         db = Database(settings.database_url)
-        users, groups, tokens = UserStore(db, clock), GroupStore(db, clock), TokenStore(db, clock)
+        ttl = settings.database.cache_seconds
+        users, tokens = CachedUsers(db, clock, ttl), CachedTokens(db, clock, ttl)
+        groups = GroupStore(db, clock)
         p = settings.passwords
         hasher = PasswordHasher(
             time_cost=p.time_cost, memory_cost=p.memory_cost, parallelism=p.parallelism
@@ -290,7 +293,7 @@ class Runtime:
         identity = IdentityChain([*sources, refresh])
         policy, close_policy = build_policy(settings, clock, registry or CollectorRegistry())
         closers.append(close_policy)
-        rules = RuleStore(db, clock)
+        rules = CachedRules(db, clock, ttl)
         decider = Decider(lambda: policy, DatabaseRules(rules), clock)
         audit = DatabaseAudit(AuditStore(db))
         service = TokenService(
@@ -302,7 +305,7 @@ class Runtime:
             audit=audit,
             clock=clock,
             random=random,
-            throttle=Throttle.build(db, settings.auth.throttle, clock),
+            throttle=Throttle.build(db, settings.auth.throttle, clock, cache_seconds=ttl),
         )
         return cls(
             settings,

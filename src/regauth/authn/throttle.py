@@ -17,9 +17,14 @@ counted like known ones: being throttled says nothing about whether an account
 exists. IPv6 clients are counted per /64, the block one subscriber usually
 holds; IPv4-mapped IPv6 addresses count as the IPv4 address.
 
-Cost: ``check`` is one indexed SELECT. ``succeeded`` writes only when this
-process knows of failures on one of the counters (it saw them in ``check`` or
-recorded them in ``failed``), so a normal login pays nothing more. A failure
+Cost: ``check`` is one indexed SELECT — or, with ``cache_seconds`` > 0 (the
+server's default, ``database.cache_seconds``), a lookup in a snapshot of all
+active counters that is re-read at most once per ``cache_seconds``, plus this
+process's own failures since; failures recorded by other workers in the last
+``cache_seconds`` may be missed, so a guesser may get that many extra tries.
+``succeeded`` writes only when this process knows of failures on one of the
+counters (it saw them in ``check`` or recorded them in ``failed``), so a
+normal login pays nothing more. A failure
 recorded by another worker between our ``check`` and our ``succeeded`` is not
 reset; it expires with its window, which errs on the safe side.
 """
@@ -28,14 +33,14 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from regauth.config.throttle import ThrottleSettings
 from regauth.domain.rules import parse_address
 from regauth.errors import ThrottledError
 from regauth.ports import Clock
 from regauth.store import Database
-from regauth.store.throttle import FailureCount, FailureStore
+from regauth.store.throttle import FailureCount, FailureStore, hashed_key
 
 IPV6_PREFIX = 64
 
@@ -48,6 +53,7 @@ class Throttle:
         clock: Clock,
         *,
         hint_size: int = 10000,
+        cache_seconds: float = 0.0,
     ) -> None:
         if store.window.total_seconds() != settings.window:
             raise ValueError("the store's window must be settings.window")
@@ -58,10 +64,17 @@ class Throttle:
         # counter name → end of the window in which this process knows of failures
         self._dirty: dict[str, datetime] = {}
         self._next_purge: datetime | None = None
+        self._cache = timedelta(seconds=cache_seconds)
+        self._snapshot: dict[str, FailureCount] = {}
+        self._snapshot_until: datetime | None = None
+        self._local: dict[str, FailureCount] = {}  # this process's failures since the snapshot
 
     @classmethod
-    def build(cls, db: Database, settings: ThrottleSettings, clock: Clock) -> Throttle:
-        return cls(FailureStore(db, clock, window=settings.window), settings, clock)
+    def build(
+        cls, db: Database, settings: ThrottleSettings, clock: Clock, cache_seconds: float = 0.0
+    ) -> Throttle:
+        store = FailureStore(db, clock, window=settings.window)
+        return cls(store, settings, clock, cache_seconds=cache_seconds)
 
     @property
     def settings(self) -> ThrottleSettings:
@@ -72,7 +85,7 @@ class Throttle:
         limits = self._limits(username, client_ip)
         if not limits:
             return
-        counts = await self._store.counts(limits)
+        counts = await self._counts(limits)
         self._remember(counts)
         ends = [c.resets_at for key, c in counts.items() if c.count >= limits[key]]
         if ends:
@@ -88,6 +101,11 @@ class Throttle:
             return
         await self._store.record_failure(keys)
         now = self._clock.now()
+        if self._snapshot_until is not None:
+            for key in keys:
+                seen = self._local.get(key)
+                count = seen.count + 1 if seen and seen.resets_at > now else 1
+                self._local[key] = FailureCount(count, now + self._store.window)
         # The window may have started earlier; a later end only costs a needless reset.
         self._remember({k: FailureCount(1, now + self._store.window) for k in keys})
         await self._purge_now_and_then(now)
@@ -100,6 +118,26 @@ class Throttle:
             await self._store.reset(*dirty)
             for key in dirty:
                 self._dirty.pop(key, None)
+                self._local.pop(key, None)
+                self._snapshot.pop(hashed_key(key), None)
+
+    async def _counts(self, limits: dict[str, int]) -> dict[str, FailureCount]:
+        if self._cache <= timedelta(0):
+            return await self._store.counts(limits)
+        now = self._clock.now()
+        if self._snapshot_until is None or now >= self._snapshot_until:
+            self._snapshot = await self._store.active()
+            self._snapshot_until = now + self._cache
+            self._local = {}
+        found: dict[str, FailureCount] = {}
+        for key in limits:
+            shared = self._snapshot.get(hashed_key(key))
+            mine = self._local.get(key)
+            count = (shared.count if shared else 0) + (mine.count if mine else 0)
+            ends = [c.resets_at for c in (shared, mine) if c is not None and c.resets_at > now]
+            if count and ends:
+                found[key] = FailureCount(count, max(ends))
+        return found
 
     def _limits(self, username: str | None, client_ip: str | None) -> dict[str, int]:
         s = self._settings

@@ -24,11 +24,23 @@ class _Model(BaseModel):
 
 
 class ServerSettings(_Model):
+    """``[server]``. TLS paths are relative to the config file's folder (``Settings.path``).
+
+    ``tls_cert`` + ``tls_key`` make ``regauth serve`` speak HTTPS; ``client_ca``
+    adds optional client-certificate verification (SPEC §3, mTLS). A proxy that
+    terminates TLS forwards the verified certificate in ``client_cert_header``
+    (URL-escaped PEM), honoured only from ``trusted_proxies``.
+    """
+
     host: str = "127.0.0.1"
     port: int = Field(default=5001, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     trusted_proxies: tuple[str, ...] = ()
     basic_realm: str = "regauth"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    client_ca: Path | None = None
+    client_cert_header: str = Field(default="", pattern=r"^([A-Za-z0-9][A-Za-z0-9-]*)?$")
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -36,6 +48,16 @@ class ServerSettings(_Model):
         for item in value:
             ipaddress.ip_network(item, strict=False)
         return value
+
+    @model_validator(mode="after")
+    def _tls(self) -> ServerSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.client_ca is not None and self.tls_cert is None:
+            raise ValueError("client_ca needs tls_cert and tls_key (regauth terminates TLS)")
+        if self.client_cert_header and not self.trusted_proxies:
+            raise ValueError("client_cert_header needs trusted_proxies (who may set it)")
+        return self
 
 
 class TokenSettings(_Model):
@@ -72,6 +94,9 @@ class KeySettings(_Model):
 
 class DatabaseSettings(_Model):
     url: str = "sqlite:///regauth.db"
+    # Hot reads (users, tokens, rules, failure counters) are cached this long per
+    # process; changes made elsewhere are honoured within this bound. 0 disables.
+    cache_seconds: float = Field(default=1.0, ge=0, le=60)
 
     @field_validator("url")
     @classmethod

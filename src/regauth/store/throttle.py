@@ -100,6 +100,16 @@ class FailureStore:
             if count > 0
         }
 
+    async def active(self) -> dict[str, FailureCount]:
+        """Every counter with failures in its current window, by hashed key (one query)."""
+        now = self._clock.now()
+        query = select(AuthFailure.key, AuthFailure.window_start, AuthFailure.count).where(
+            AuthFailure.window_start > now - self._window, AuthFailure.count > 0
+        )
+        async with self._db.session() as s:
+            rows = (await s.execute(query)).all()
+        return {key: FailureCount(count, start + self._window) for key, start, count in rows}
+
     async def failures(self, keys: Iterable[str]) -> dict[str, int]:
         """Failures within the current window for every key (0 when none)."""
         wanted = list(keys)
