@@ -15,7 +15,7 @@ from regauth.authn.passwords import PasswordHasher
 from regauth.config import Settings, parse_settings
 from regauth.keys import Algorithm, KeyStore
 from regauth.store import Database, UserStore
-from regauth.web.app import create_app
+from regauth.web.app import create_asgi
 
 FAST_PASSWORDS = "[passwords]\ntime_cost = 1\nmemory_cost = 1024\nparallelism = 1\n"
 # Tests change users, tokens and rules and expect the next request to see it at once;
@@ -59,7 +59,8 @@ class Instance:
         anyio.run(main)
 
     def client(self) -> TestClient:
-        return TestClient(create_app(self.settings, clock=self.clock), base_url="http://testserver")
+        app = create_asgi(self.settings, clock=self.clock)
+        return TestClient(app, base_url="http://testserver")
 
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 import anyio
+import anyio.lowlevel
 import orjson
 
 from regauth.service import AuditEvent
@@ -60,10 +61,20 @@ class DatabaseAudit:
     failed insert is logged and retried with the next batch (bounded buffer).
     """
 
-    def __init__(self, store: AuditStore, *, interval: float = 1.0, limit: int = 50_000) -> None:
+    def __init__(
+        self,
+        store: AuditStore,
+        *,
+        interval: float = 1.0,
+        limit: int = 50_000,
+        log_lines: bool = False,
+        chunk: int = 500,
+    ) -> None:
         self._store = store
         self._interval = interval
         self._limit = limit
+        self._log_lines = log_lines
+        self._chunk = chunk
         self._events: list[AuditEvent] = []
         self._rows: list[dict[str, object]] = []
 
@@ -71,13 +82,18 @@ class DatabaseAudit:
         self._events.append(event)
 
     async def flush(self) -> None:
+        """Serialise, log and insert what is buffered, in chunks that let requests through."""
         events, self._events = self._events, []
-        logging_on = log.isEnabledFor(logging.INFO)
-        for event in events:
-            row = _row(event)
-            if logging_on:
-                log.info(row["document"])
-            self._rows.append(row)
+        logging_on = self._log_lines and log.isEnabledFor(logging.INFO)
+        for start in range(0, len(events), self._chunk):
+            for event in events[start : start + self._chunk]:
+                row = _row(event)
+                if logging_on:
+                    log.info(row["document"])
+                self._rows.append(row)
+            await self._write()
+
+    async def _write(self) -> None:
         if len(self._rows) > self._limit:
             del self._rows[: len(self._rows) - self._limit]
             log.error("audit buffer full: dropped the oldest events")
@@ -87,6 +103,7 @@ class DatabaseAudit:
         except Exception:
             log.exception("could not write %d audit events; will retry", len(rows))
             self._rows[:0] = rows
+        await anyio.lowlevel.checkpoint()
 
     async def run(self) -> None:
         while True:

@@ -295,7 +295,7 @@ class Runtime:
         closers.append(close_policy)
         rules = CachedRules(db, clock, ttl)
         decider = Decider(lambda: policy, DatabaseRules(rules), clock)
-        audit = DatabaseAudit(AuditStore(db))
+        audit = DatabaseAudit(AuditStore(db), log_lines=settings.log.audit)
         service = TokenService(
             policy=lambda: policy,
             identity=identity,

@@ -166,6 +166,8 @@ class AuthSettings(_Model):
 
 class LogSettings(_Model):
     level: Literal["debug", "info", "warning", "error"] = "info"
+    # Also write every audit record as a JSON line on stderr (they always go to the database).
+    audit: bool = False
 
 
 class Settings(_Model):

@@ -6,8 +6,9 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 
 from regauth.store.database import Database
 from regauth.store.models_authz import AuditRow
@@ -34,8 +35,10 @@ class AuditStore:
         """Insert rows: at, outcome, subject, source, service, client_ip, error_code, document."""
         if not rows:
             return
-        async with self._db.session() as session, session.begin():
-            await session.execute(insert(AuditRow), builtins.list(rows))
+        # Core executemany on the table (not the ORM bulk path): ~10x cheaper per row.
+        table = cast(Table, AuditRow.__table__)
+        async with self._db.engine.begin() as conn:
+            await conn.execute(insert(table), builtins.list(rows))
 
     async def list(
         self,

@@ -23,6 +23,7 @@ from regauth.errors import ProblemError
 from regauth.ports import Clock, Random, SystemClock, SystemRandom
 from regauth.runtime import Runtime
 from regauth.web.client_ip import parse_networks
+from regauth.web.fast import TokenFastPath
 from regauth.web.metrics import Metrics
 from regauth.web.problems import handle_problem, handle_unexpected
 from regauth.web.state import AppState
@@ -96,8 +97,15 @@ async def readyz(request: Request) -> Response:
     )
 
 
-def app_from_environment() -> Starlette:
+def create_asgi(
+    settings: Settings, *, clock: Clock | None = None, random: Random | None = None
+) -> TokenFastPath:
+    """The application as served: ``/token`` on its fast path, the rest through Starlette."""
+    return TokenFastPath(create_app(settings, clock=clock, random=random))
+
+
+def app_from_environment() -> TokenFastPath:
     """Granian factory target: configuration from ``$REGAUTH_CONFIG``."""
     settings = load_settings(find_config_path(None, os.environ), os.environ)
     logs.configure(settings.log.level)
-    return create_app(settings)
+    return create_asgi(settings)

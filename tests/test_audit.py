@@ -1,0 +1,90 @@
+"""The batched audit sink: every event reaches the store, optionally the log; failures retry."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from regauth.audit import DatabaseAudit
+from regauth.domain.policy import Grant
+from regauth.domain.scope import parse_scope
+from regauth.service import AuditEvent
+from regauth.store import AuditStore
+
+
+class FakeStore:
+    def __init__(self, fail: int = 0) -> None:
+        self.batches: list[list[dict[str, object]]] = []
+        self.fail = fail
+
+    async def add_many(self, rows: Sequence[dict[str, object]]) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise RuntimeError("database is locked")
+        self.batches.append(list(rows))
+
+
+def event(n: int) -> AuditEvent:
+    item = parse_scope(f"repository:team/app{n}:pull,push")
+    grant = Grant.start(item).narrow("account", ["pull"], "config:1")
+    at = datetime(2026, 11, 23, tzinfo=UTC)
+    return AuditEvent(at, "issued", "svc", "10.0.0.1", "alice", "local", (item,), (grant,))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_events_are_written_in_chunks_with_their_trace() -> None:
+    store = FakeStore()
+    audit = DatabaseAudit(store, chunk=2)  # type: ignore[arg-type]
+    for n in range(5):
+        audit.record(event(n))
+    await audit.flush()
+    assert [len(b) for b in store.batches] == [2, 2, 1]
+    doc = orjson.loads(str(store.batches[0][0]["document"]))
+    assert doc["granted"][0]["trace"] == [
+        {"stage": "account", "actions": ["pull"], "reason": "config:1"}
+    ]
+
+
+@pytest.mark.anyio
+async def test_a_failed_write_is_retried_with_the_next_batch(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = FakeStore(fail=1)
+    audit = DatabaseAudit(store)  # type: ignore[arg-type]
+    audit.record(event(1))
+    await audit.flush()
+    audit.record(event(2))
+    await audit.flush()
+    assert [len(b) for b in store.batches] == [2]
+    assert "will retry" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_log_lines_only_when_asked(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("regauth.audit")
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO, "regauth.audit")
+    try:
+        quiet = DatabaseAudit(FakeStore())  # type: ignore[arg-type]
+        quiet.record(event(1))
+        await quiet.flush()
+        assert not caplog.records
+        loud = DatabaseAudit(FakeStore(), log_lines=True)  # type: ignore[arg-type]
+        loud.record(event(1))
+        await loud.flush()
+        assert orjson.loads(caplog.records[0].getMessage())["subject"] == "alice"
+    finally:
+        logger.removeHandler(caplog.handler)
+
+
+def test_store_type_is_the_real_one() -> None:
+    assert hasattr(AuditStore, "add_many")
