@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from regauth.audit import DatabaseAudit
 from regauth.authn.apikeys import ApiKeys
+from regauth.authn.certificate import ClientCertificates
 from regauth.authn.chain import IdentityChain
 from regauth.authn.local import LocalUsers
 from regauth.authn.passwords import PasswordHasher
@@ -273,7 +274,7 @@ class Runtime:
         pats = PersonalTokens(tokens, users, clock)
         local = LocalUsers(users, hasher, clock, cache_ttl=p.cache_ttl, cache_size=p.cache_size)
         api_keys = ApiKeyHolder(ApiKeys.build(settings.auth.api_keys, os.environ))
-        sources: list[Authenticator] = [api_keys, pats, local]
+        sources: list[Authenticator] = [api_keys, pats, local, ClientCertificates(clock)]
         closers: list[Closer] = []
         if settings.auth.ldap is not None:
             from regauth.authn.ldap import LdapAuthenticator

@@ -1,13 +1,25 @@
-"""``regauth serve``: migrate, check keys, then serve with granian."""
+"""``regauth serve``: migrate, check keys, then serve.
+
+Plain HTTP is served by granian (the fast path). With ``server.tls_cert`` the
+listener is uvicorn instead: granian cannot make client certificates optional
+nor show them to the app, and SPEC §3's mTLS identity needs both
+(:mod:`regauth.web.tls`, ``docs/mtls.md``).
+"""
 
 from __future__ import annotations
 
+import functools
 import os
+from pathlib import Path
 
 import click
 
 from regauth.cli.context import CliContext, pass_cli
+from regauth.config import Settings
+from regauth.errors import ConfigError
 from regauth.store import Database
+
+APP = "regauth.web.app:app_from_environment"
 
 
 @click.command("serve")
@@ -19,26 +31,79 @@ from regauth.store import Database
 @pass_cli
 def command(cli: CliContext, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve /token, /.well-known/jwks.json, /healthz, /readyz and /metrics."""
-    from granian import Granian
-    from granian.constants import Interfaces
-
     settings = cli.settings
     Database(settings.database_url).migrate()
     keyring = cli.key_store().load(settings.keys.kid)  # fail fast on missing or bad keys
     os.environ["REGAUTH_CONFIG"] = str(cli.config_path.resolve())
     server = settings.server
+    host, port, workers = host or server.host, port or server.port, workers or server.workers
+    tls = _tls_files(settings)
+    client_auth = ", client certificates optional" if server.client_ca else ""
     click.echo(
-        f"regauth: serving on http://{host or server.host}:{port or server.port} "
+        f"regauth: serving on {'https' if tls else 'http'}://{host}:{port}{client_auth} "
         f"(signing key {keyring.current.key_id}, {keyring.current.alg})",
         err=True,
     )
+    if tls:
+        _serve_tls(tls, host, port, workers)
+    else:
+        _serve_plain(host, port, workers)
+
+
+TlsFiles = tuple[Path, Path, Path | None]
+
+
+def _tls_files(settings: Settings) -> TlsFiles | None:
+    """(cert, key, client CA) resolved and loaded once here: errors name the setting."""
+    server = settings.server
+    if server.tls_cert is None or server.tls_key is None:
+        return None
+    from regauth.web.tls import server_context
+
+    cert, key = settings.path(server.tls_cert), settings.path(server.tls_key)
+    client_ca = settings.path(server.client_ca) if server.client_ca else None
+    try:
+        server_context(cert, key, client_ca)
+    except OSError as exc:  # ssl.SSLError included
+        raise ConfigError(f"cannot load the TLS files: {exc}", path="server.tls_cert") from None
+    return cert, key, client_ca
+
+
+def _serve_plain(host: str, port: int, workers: int) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
     Granian(
-        "regauth.web.app:app_from_environment",
-        address=host or server.host,
-        port=port or server.port,
+        APP,
+        address=host,
+        port=port,
         interface=Interfaces.ASGI,
-        workers=workers or server.workers,
+        workers=workers,
         factory=True,
         log_access=False,
         workers_kill_timeout=10,
     ).serve()
+
+
+def _serve_tls(files: TlsFiles, host: str, port: int, workers: int) -> None:
+    """uvicorn with :class:`regauth.web.tls.PeerCertificateProtocol` (the TLS extension)."""
+    import uvicorn
+
+    from regauth.web.tls import context_factory
+
+    cert, key, _ = files
+    uvicorn.run(
+        APP,
+        host=host,
+        port=port,
+        workers=workers,
+        factory=True,
+        http="regauth.web.tls:PeerCertificateProtocol",
+        ssl_certfile=cert,  # read by uvicorn only to say "https" in its log
+        ssl_keyfile=key,
+        ssl_context_factory=functools.partial(context_factory, *files),
+        proxy_headers=False,  # regauth applies server.trusted_proxies itself
+        server_header=False,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

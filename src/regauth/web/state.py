@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -11,6 +12,10 @@ from regauth.runtime import Runtime
 from regauth.service import TokenService
 from regauth.web.client_ip import Network, client_address, is_trusted
 from regauth.web.metrics import Metrics
+from regauth.web.tls import forwarded_certificate, peer_certificate
+
+log = logging.getLogger("regauth.web")
+_CLIENT_CERT = "regauth.client_cert"
 
 
 @dataclass
@@ -35,8 +40,41 @@ class AppState:
         )
 
     def client_certificate(self, request: Request) -> bytes | None:
-        """DER of a verified client certificate; none until TLS client auth is configured."""
+        """DER of the caller's verified client certificate, else None (SPEC §3, mTLS).
+
+        Our own TLS listener's peer certificate counts only when ``server.client_ca``
+        is set: then the handshake verified it. Otherwise ``server.client_cert_header``
+        counts, but only when the direct peer is a trusted proxy; from anyone else
+        the header is ignored. A header that does not parse gives None.
+        """
+        scope = request.scope  # memo: the token routes ask twice per request
+        if _CLIENT_CERT not in scope:
+            scope[_CLIENT_CERT] = self._client_certificate(request)
+        der: bytes | None = scope[_CLIENT_CERT]
+        return der
+
+    def _client_certificate(self, request: Request) -> bytes | None:
+        server = self.runtime.settings.server
+        if server.client_ca is not None:
+            der = peer_certificate(request.scope)
+            if der is not None:
+                return der
+        if server.client_cert_header:
+            return self._forwarded_certificate(request, server.client_cert_header)
         return None
+
+    def _forwarded_certificate(self, request: Request, header: str) -> bytes | None:
+        values = [v for v in request.headers.getlist(header) if v.strip()]
+        if not values:
+            return None
+        peer = request.client.host if request.client else None
+        if peer is None or not is_trusted(peer, self.trusted_proxies):
+            log.debug("ignoring %s from %s: not a trusted proxy", header, peer)
+            return None
+        der = forwarded_certificate(values[0]) if len(values) == 1 else None
+        if der is None:
+            log.warning("ignoring %s from proxy %s: not one PEM certificate", header, peer)
+        return der
 
     def _public_url(self, request: Request) -> str:
         """The /token URL as the client addressed it (DPoP ``htu``).
