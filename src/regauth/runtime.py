@@ -13,7 +13,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from croniter import croniter
@@ -45,6 +45,7 @@ from regauth.store.cache import CachedRules, CachedTokens, CachedUsers
 
 if TYPE_CHECKING:
     from regauth.authn.oidc import OidcAuthenticator
+    from regauth.authz.webhook import WebhookMetrics
 
 log = logging.getLogger("regauth")
 LEEWAY = timedelta(seconds=60)
@@ -116,20 +117,34 @@ def build_policy(
     """Every configured stage, compiled once; the closer releases the webhook clients."""
     stage = None
     if webhooks and settings.auth.webhook:
-        from regauth.authz.webhook import WebhookMetrics, WebhookStage
+        from regauth.authz.webhook import WebhookStage
 
         stage = WebhookStage.build(
             settings.auth.webhook,
             settings.global_.authorization_webhook,
             {k: v.authorization_webhook for k, v in settings.repository.items()},
             clock=clock,
-            metrics=WebhookMetrics(registry),
+            metrics=webhook_metrics(registry),
             base_dir=settings.base_dir,
         )
     policy = token_policy(
         settings, policies=policy_stages(settings), async_stages=(stage,) if stage else ()
     )
     return policy, stage.aclose if stage else _nothing
+
+
+_WEBHOOK_METRICS: dict[int, Any] = {}
+
+
+def webhook_metrics(registry: CollectorRegistry) -> WebhookMetrics:
+    """One set of webhook metrics per registry: a reload builds new stages, not new metrics."""
+    from regauth.authz.webhook import WebhookMetrics
+
+    found = _WEBHOOK_METRICS.get(id(registry))
+    if found is None or found[0] is not registry:
+        found = _WEBHOOK_METRICS[id(registry)] = (registry, WebhookMetrics(registry))
+    metrics: WebhookMetrics = found[1]
+    return metrics
 
 
 def policy_stages(settings: Settings) -> tuple[Stage, ...]:

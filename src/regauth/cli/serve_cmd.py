@@ -12,12 +12,16 @@ import functools
 import os
 from pathlib import Path
 
+import anyio
 import click
 
 from regauth.cli.context import CliContext, pass_cli
 from regauth.config import Settings
 from regauth.errors import ConfigError
+from regauth.ports import SystemClock, SystemRandom
+from regauth.runtime import Runtime
 from regauth.store import Database
+from regauth.web.reload import apply_env_file_for, save_snapshot
 
 APP = "regauth.web.app:app_from_environment"
 
@@ -31,9 +35,12 @@ APP = "regauth.web.app:app_from_environment"
 @pass_cli
 def command(cli: CliContext, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve /token, /.well-known/jwks.json, /healthz, /readyz and /metrics."""
-    settings = cli.settings
+    apply_env_file_for(cli.config_path, os.environ)
+    settings = cli.settings  # strict: a broken file stops serve (workers may fall back later)
+    save_snapshot(cli.config_path)
     Database(settings.database_url).migrate()
     keyring = cli.key_store().load(settings.keys.kid)  # fail fast on missing or bad keys
+    anyio.run(_check_start_up, settings)
     os.environ["REGAUTH_CONFIG"] = str(cli.config_path.resolve())
     server = settings.server
     host, port, workers = host or server.host, port or server.port, workers or server.workers
@@ -48,6 +55,13 @@ def command(cli: CliContext, host: str | None, port: int | None, workers: int | 
         _serve_tls(tls, host, port, workers)
     else:
         _serve_plain(host, port, workers)
+
+
+async def _check_start_up(settings: Settings) -> None:
+    """Build everything a worker builds (OIDC discovery, API keys, LDAP, webhooks) once,
+    so a bad setting stops ``serve`` with its dotted path instead of failing in workers."""
+    runtime = await Runtime.start(settings, SystemClock(), SystemRandom())
+    await runtime.close()
 
 
 TlsFiles = tuple[Path, Path, Path | None]

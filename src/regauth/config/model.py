@@ -41,6 +41,9 @@ class ServerSettings(_Model):
     tls_key: Path | None = None
     client_ca: Path | None = None
     client_cert_header: str = Field(default="", pattern=r"^([A-Za-z0-9][A-Za-z0-9-]*)?$")
+    # Reload: the config file (and env_file, e.g. API-key fingerprints) is checked this often.
+    reload_interval: float = Field(default=2.0, gt=0, le=3600)
+    env_file: Path | None = None
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import anyio
 from starlette.applications import Starlette
@@ -18,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from regauth import logs
-from regauth.config import Settings, find_config_path, load_settings
+from regauth.config import Settings, find_config_path
 from regauth.errors import ProblemError
 from regauth.ports import Clock, Random, SystemClock, SystemRandom
 from regauth.runtime import Runtime
@@ -26,6 +27,7 @@ from regauth.web.client_ip import parse_networks
 from regauth.web.fast import TokenFastPath
 from regauth.web.metrics import Metrics
 from regauth.web.problems import handle_problem, handle_unexpected
+from regauth.web.reload import Supervisor, load_with_fallback
 from regauth.web.state import AppState
 from regauth.web.token import get_token, post_token
 
@@ -33,28 +35,35 @@ log = logging.getLogger("regauth")
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, random: Random | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    random: Random | None = None,
+    config_path: Path | None = None,
 ) -> Starlette:
+    """The Starlette application; with ``config_path`` it reloads when the file changes."""
     clock = clock or SystemClock()
     random = random or SystemRandom()
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        runtime = await Runtime.start(settings, clock, random, metrics.registry)
-        app.state.regauth = AppState(
-            runtime, metrics, parse_networks(settings.server.trusted_proxies)
-        )
-        app.state.basic_realm = settings.server.basic_realm
-        try:
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(runtime.keys.watch)
-                tasks.start_soon(runtime.keys.rotate_on_schedule)
-                tasks.start_soon(runtime.audit.run)
+        def install(runtime: Runtime) -> None:
+            s = runtime.settings
+            app.state.regauth = AppState(runtime, metrics, parse_networks(s.server.trusted_proxies))
+            app.state.basic_realm = s.server.basic_realm
+
+        supervisor = Supervisor(settings, config_path, clock, random, install, metrics.registry)
+        app.state.supervisor = supervisor
+        first = await supervisor.prepare()
+        async with anyio.create_task_group() as tasks:
+            try:
+                await supervisor.start(tasks, first)
                 yield
+            finally:
                 tasks.cancel_scope.cancel()
-        finally:
-            await runtime.close()
+                with anyio.CancelScope(shield=True):
+                    await supervisor.close()
 
     routes = [
         Route("/token", get_token, methods=["GET"]),
@@ -98,14 +107,20 @@ async def readyz(request: Request) -> Response:
 
 
 def create_asgi(
-    settings: Settings, *, clock: Clock | None = None, random: Random | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    random: Random | None = None,
+    config_path: Path | None = None,
 ) -> TokenFastPath:
     """The application as served: ``/token`` on its fast path, the rest through Starlette."""
-    return TokenFastPath(create_app(settings, clock=clock, random=random))
+    app = create_app(settings, clock=clock, random=random, config_path=config_path)
+    return TokenFastPath(app)
 
 
 def app_from_environment() -> TokenFastPath:
-    """Granian factory target: configuration from ``$REGAUTH_CONFIG``."""
-    settings = load_settings(find_config_path(None, os.environ), os.environ)
+    """Server factory target (one call per worker): configuration from ``$REGAUTH_CONFIG``."""
+    path = find_config_path(None, os.environ)
+    settings = load_with_fallback(path, os.environ)
     logs.configure(settings.log.level)
-    return create_asgi(settings)
+    return create_asgi(settings, config_path=path)
