@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := docker-registry skopeo containerd slapd ldap-utils
+# node and npm run the test identity provider (oidc-provider); installed only when missing
+NODE_PACKAGES := $(shell command -v npm >/dev/null || echo nodejs npm)
 
 .PHONY: run test lint typecheck unit bench system-deps clean
 
@@ -24,10 +26,10 @@ run: $(STAMP)
 system-deps:
 	@if ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null \
 	    || ! command -v ctr >/dev/null || ! command -v /usr/sbin/slapd >/dev/null \
-	    || ! command -v ldapadd >/dev/null; then \
+	    || ! command -v ldapadd >/dev/null || ! command -v npm >/dev/null; then \
 	  echo "installing $(APT_PACKAGES) with apt"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) $(NODE_PACKAGES) >/dev/null; \
 	fi
 
 lint: $(STAMP)

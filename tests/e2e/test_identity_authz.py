@@ -142,3 +142,38 @@ def test_push_with_an_oidc_token_as_the_password(
     elsewhere = skopeo_push(oci_image(), reg, unique("team/x"), f"ci-runner:{token}")
     assert elsewhere.returncode != 0
     assert DENIED in elsewhere.stderr
+
+
+API_KEY = "regauth_ak_e2e-0123456789abcdef"
+
+
+def test_pull_with_an_api_key(
+    regauth_server: RegauthFactory,
+    registry: Callable[[RegauthServer], Registry],
+    oci_image: ImageFactory,
+    tmp_path: Path,
+) -> None:
+    import hashlib
+
+    fingerprint = "sha256:" + hashlib.sha256(API_KEY.encode()).hexdigest()
+    keys = (
+        '\n[[auth.api_keys]]\nid = "puller"\nhash_env = "E2E_PULLER_KEY_HASH"\n'
+        'rules = [{ name = "team/**", actions = ["pull"] }]\n'
+        '\n[[rules]]\naccount = "puller"\nname = "**"\nactions = ["pull", "push"]\n'
+    )
+    server = regauth_server(
+        rules_toml=RULES + keys,
+        users=[("alice", "alice-pw", ("dev",))],
+        env={"E2E_PULLER_KEY_HASH": fingerprint},
+    )
+    reg = registry(server)
+    repo = unique("team/keyed")
+    assert skopeo_push(oci_image(), reg, repo, "alice:alice-pw").returncode == 0
+    pulled = skopeo_pull(reg, repo, tmp_path / "out", f"puller:{API_KEY}")
+    assert pulled.returncode == 0, pulled.stderr
+    refused = skopeo_push(oci_image(), reg, repo, f"puller:{API_KEY}", tag="2")
+    assert refused.returncode != 0  # the key's own rules allow pull only
+    assert DENIED in refused.stderr
+    wrong = skopeo_pull(reg, repo, tmp_path / "out2", "puller:regauth_ak_wrong")
+    assert wrong.returncode != 0
+    assert "invalid username/password" in wrong.stderr
