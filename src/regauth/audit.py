@@ -53,12 +53,13 @@ class LogAudit:
 class DatabaseAudit:
     """Keeps each event for the log and the database, both written in batches.
 
-    Serialising, logging and inserting one row per token request inline
-    would put that work on the hot path; instead events are buffered as they
-    are and ``run()`` flushes them every ``interval`` seconds (and ``flush()``
-    once more at shutdown): each event is serialised once, logged as one JSON
-    line on ``regauth.audit`` and inserted in one transaction per batch. A
-    failed insert is logged and retried with the next batch (bounded buffer).
+    An event is serialised when it is recorded (one JSON document and a few
+    plain columns): what waits for the next batch is strings, not the object
+    graph of the decision, so the garbage collector has nothing to trace and
+    the request's objects are freed at once. ``run()`` flushes every
+    ``interval`` seconds (and ``flush()`` once more at shutdown): rows are
+    logged as JSON lines when asked and inserted in one transaction per chunk.
+    A failed insert is logged and retried with the next batch (bounded buffer).
     """
 
     def __init__(
@@ -75,22 +76,22 @@ class DatabaseAudit:
         self._limit = limit
         self._log_lines = log_lines
         self._chunk = chunk
-        self._events: list[AuditEvent] = []
-        self._rows: list[dict[str, object]] = []
+        self._pending: list[dict[str, object]] = []  # recorded since the last flush
+        self._rows: list[dict[str, object]] = []  # logged, waiting to be inserted
 
     def record(self, event: AuditEvent) -> None:
-        self._events.append(event)
+        self._pending.append(_row(event))
 
     async def flush(self) -> None:
-        """Serialise, log and insert what is buffered, in chunks that let requests through."""
-        events, self._events = self._events, []
+        """Log and insert what is buffered, in chunks that let requests through."""
+        pending, self._pending = self._pending, []
         logging_on = self._log_lines and log.isEnabledFor(logging.INFO)
-        for start in range(0, len(events), self._chunk):
-            for event in events[start : start + self._chunk]:
-                row = _row(event)
-                if logging_on:
+        for start in range(0, len(pending), self._chunk):
+            chunk = pending[start : start + self._chunk]
+            if logging_on:
+                for row in chunk:
                     log.info(row["document"])
-                self._rows.append(row)
+            self._rows.extend(chunk)
             await self._write()
 
     async def _write(self) -> None:
@@ -108,7 +109,7 @@ class DatabaseAudit:
     async def run(self) -> None:
         while True:
             await anyio.sleep(self._interval)
-            if self._events or self._rows:
+            if self._pending or self._rows:
                 await self.flush()
 
 

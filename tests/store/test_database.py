@@ -116,6 +116,7 @@ async def test_sqlite_connections_enforce_foreign_keys_and_wal(db_path: Path) ->
             assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
             assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
             assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
+            assert (await conn.execute(text("PRAGMA synchronous"))).scalar() == 1  # NORMAL
     finally:
         await db.dispose()
 
