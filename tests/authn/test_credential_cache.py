@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import anyio
 import bcrypt
 import pytest
 
@@ -31,9 +32,11 @@ class CountingHasher(PasswordHasher):
     def __init__(self, **params: int) -> None:
         super().__init__(**params)
         self.verifications = 0
+        self.delay = 0.0  # seconds: a slow hash, so that logins overlap
 
     async def averify(self, stored: str | None, password: str) -> Verification:
         self.verifications += 1
+        await anyio.sleep(self.delay)
         return await super().averify(stored, password)
 
 
@@ -327,3 +330,35 @@ async def test_the_timing_check_catches_a_skipped_hash(
     known, unknown = await median_times(local)
     assert not close_enough(known, unknown), (known, unknown)
     assert unknown < known
+
+
+async def test_identical_logins_in_flight_share_one_verification(
+    local: LocalUsers, hasher: CountingHasher
+) -> None:
+    outcomes: list[Outcome] = []
+    hasher.delay = 0.1
+
+    async def one() -> None:
+        outcomes.append(await login(local, "alice", "alice-pw"))
+
+    async with anyio.create_task_group() as tasks:
+        for _ in range(8):
+            tasks.start_soon(one)
+    assert hasher.verifications == 1
+    assert all(isinstance(o, Authenticated) for o in outcomes)
+
+
+async def test_identical_wrong_logins_are_each_verified_and_refused(
+    local: LocalUsers, hasher: CountingHasher
+) -> None:
+    outcomes: list[Outcome] = []
+    hasher.delay = 0.05
+
+    async def one() -> None:
+        outcomes.append(await login(local, "alice", "wrong"))
+
+    async with anyio.create_task_group() as tasks:
+        for _ in range(3):
+            tasks.start_soon(one)
+    assert hasher.verifications == 3  # failures are never shared or remembered
+    assert all(isinstance(o, Rejected) for o in outcomes)

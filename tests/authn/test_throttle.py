@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import orjson
 import pytest
 from pydantic import ValidationError
@@ -322,3 +323,20 @@ async def test_window_of_store_and_settings_must_agree(db: Database, clock: Froz
 def test_settings_shape(data: dict[str, int]) -> None:
     with pytest.raises(ValidationError):
         ThrottleSettings.model_validate(data)
+
+
+async def test_cached_snapshot_is_read_once_by_concurrent_checks(
+    db: Database, clock: FrozenClock
+) -> None:
+    throttle = Throttle.build(db, SETTINGS, clock, cache_seconds=1)
+    with statements(db) as seen:
+        async with anyio.create_task_group() as tasks:
+            for n in range(16):
+                tasks.start_soon(throttle.check, f"user{n}", "192.0.2.1")
+    assert seen == ["SELECT"]
+    clock.advance(seconds=2)
+    with statements(db) as seen:
+        async with anyio.create_task_group() as tasks:
+            for n in range(16):
+                tasks.start_soon(throttle.check, f"user{n}", "192.0.2.1")
+    assert seen == ["SELECT"]

@@ -28,6 +28,7 @@ from regauth.domain.credentials import BasicCredential, Credential
 from regauth.domain.principal import Principal
 from regauth.errors import InvalidCredential
 from regauth.ports import Authenticated, CallerFacts, Clock, NoOpinion, Outcome, Rejected
+from regauth.singleflight import SingleFlight
 from regauth.store import UserRecord, UserStore
 
 SOURCE = "local"
@@ -109,6 +110,7 @@ class LocalUsers:
         self._hasher = hasher
         self._clock = clock
         self._cache = VerifiedLogins(clock, cache_ttl, cache_size)
+        self._verifying: SingleFlight[bytes] = SingleFlight()
 
     @property
     def cache(self) -> VerifiedLogins:
@@ -119,10 +121,17 @@ class LocalUsers:
             return NoOpinion()
         user = await self._users.get(credential.username)
         cache = self._cache
-        key = cache.key(credential.username, credential.password) if cache.enabled else None
-        if user is not None and key is not None and self._cached(key, user):
-            return Authenticated(_principal(user))
-        return await self._verify(user, credential, key)
+        if not cache.enabled:
+            return await self._verify(user, credential, None)
+        key = cache.key(credential.username, credential.password)
+        # Identical logins in flight (a CI farm's robot) share one hash when the entry expires.
+        while True:
+            if user is not None and self._cached(key, user):
+                return Authenticated(_principal(user))
+            if not await self._verifying.wait(key):
+                break
+        async with self._verifying.lead(key):
+            return await self._verify(user, credential, key)
 
     def _cached(self, key: bytes, user: UserRecord) -> bool:
         if self._refusal(user) is not None:

@@ -39,6 +39,7 @@ from regauth.config.throttle import ThrottleSettings
 from regauth.domain.rules import parse_address
 from regauth.errors import ThrottledError
 from regauth.ports import Clock
+from regauth.singleflight import SingleFlight
 from regauth.store import Database
 from regauth.store.throttle import FailureCount, FailureStore, hashed_key
 
@@ -68,6 +69,7 @@ class Throttle:
         self._snapshot: dict[str, FailureCount] = {}
         self._snapshot_until: datetime | None = None
         self._local: dict[str, FailureCount] = {}  # this process's failures since the snapshot
+        self._reads: SingleFlight[str] = SingleFlight()  # one snapshot read at a time
 
     @classmethod
     def build(
@@ -125,10 +127,14 @@ class Throttle:
         if self._cache <= timedelta(0):
             return await self._store.counts(limits)
         now = self._clock.now()
-        if self._snapshot_until is None or now >= self._snapshot_until:
-            self._snapshot = await self._store.active()
-            self._snapshot_until = now + self._cache
-            self._local = {}
+        while self._snapshot_until is None or now >= self._snapshot_until:
+            if not await self._reads.wait("snapshot"):
+                async with self._reads.lead("snapshot"):
+                    self._snapshot = await self._store.active()
+                    self._snapshot_until = now + self._cache
+                    self._local = {}
+                break
+            now = self._clock.now()
         found: dict[str, FailureCount] = {}
         for key in limits:
             shared = self._snapshot.get(hashed_key(key))

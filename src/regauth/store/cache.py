@@ -8,6 +8,7 @@ keeps what it read for ``ttl`` seconds (``database.cache_seconds``, default
 made by the CLI or by another worker — is honoured everywhere within that
 bound. Writes made through a wrapper drop the affected entry at once.
 Entries are bounded (least recently used go first); ``ttl = 0`` disables.
+Concurrent misses on one key make one load (:class:`~regauth.singleflight.SingleFlight`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from regauth.ports import Clock
+from regauth.singleflight import SingleFlight
 from regauth.store.database import Database
 from regauth.store.records import TokenRecord, UserRecord
 from regauth.store.rules import RuleRecord, RuleStore
@@ -34,6 +36,7 @@ class ReadCache(Generic[K, V]):
         self._ttl = timedelta(seconds=ttl)
         self._size = size
         self._entries: OrderedDict[K, tuple[datetime, V]] = OrderedDict()
+        self._loads: SingleFlight[K] = SingleFlight()
 
     @property
     def enabled(self) -> bool:
@@ -42,16 +45,20 @@ class ReadCache(Generic[K, V]):
     async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         if not self.enabled:
             return await load()
-        now = self._clock.now()
-        hit = self._entries.get(key)
-        if hit is not None and hit[0] > now:
+        while True:
+            now = self._clock.now()
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] > now:
+                self._entries.move_to_end(key)
+                return hit[1]
+            if not await self._loads.wait(key):
+                break
+        async with self._loads.lead(key):
+            value = await load()
+            self._entries[key] = (now + self._ttl, value)
             self._entries.move_to_end(key)
-            return hit[1]
-        value = await load()
-        self._entries[key] = (now + self._ttl, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
         return value
 
     def drop(self, key: K) -> None:
