@@ -6,7 +6,11 @@ the ratio survives a noisy machine. Load comes from `wrk` (installed with apt
 when missing) on loopback only; every run is bounded in time. Afterwards the
 cost of each authorization stage is measured in-process (µs per call).
 
-    python bench/run.py [--duration 8] [--connections 16] [--scenario NAME ...]
+    python bench/run.py [--duration 8] [--connections 16] [--workers 1] [--scenario NAME ...]
+
+Two references are measured with the same server, workers and load: the bare
+ASGI "hello" (the ratio column) and a minimal ES256 token endpoint on
+Starlette (bench/minimal.py: what the framework plus one signature allow).
 """
 
 from __future__ import annotations
@@ -60,6 +64,17 @@ CEL = """
 default_allow = false
 rules = ["identity.username != null || request.namespace == 'public'"]
 """
+
+
+BARE = "bare-asgi-hello"
+MINIMAL = "minimal-es256-starlette"
+
+
+@dataclass(frozen=True)
+class Options:
+    duration: int
+    connections: int
+    workers: int
 
 
 @dataclass(frozen=True)
@@ -318,7 +333,7 @@ def argon2_limit(seconds: float = 4.0) -> float:
 
 
 def measure_setup(
-    tmp: Path, wrk: str, setup: Setup, wanted: set[str], duration: int, conns: int
+    tmp: Path, wrk: str, setup: Setup, wanted: set[str], opts: Options
 ) -> list[Result]:
     port = free_port()
     config = prepare(tmp / setup.name, port, setup)
@@ -327,6 +342,7 @@ def measure_setup(
     if not scenarios:
         return []
     cmd = [str(BIN / "regauth"), "--config", str(config), "serve", "--port", str(port)]
+    cmd += ["--workers", str(opts.workers)]
     server = start(cmd, dict(os.environ, **setup.env), tmp / f"{setup.name}.log")
     results = []
     try:
@@ -334,47 +350,64 @@ def measure_setup(
         for sc in scenarios:
             url = f"http://127.0.0.1:{port}{sc.path}"
             run_wrk(wrk, url, sc.headers, 1, 4)  # warm up: caches, connections
-            rps, p50, p99, errors = run_wrk(wrk, url, sc.headers, duration, conns)
+            rps, p50, p99, errors = run_wrk(wrk, url, sc.headers, opts.duration, opts.connections)
             results.append(Result(sc.name, rps, p50, p99, rss_mib(server.pid), errors))
     finally:
         stop(server)
     return results
 
 
-def measure_bare(tmp: Path, wrk: str, duration: int, conns: int) -> Result:
+def measure_reference(
+    tmp: Path, wrk: str, name: str, target: str, path: str, opts: Options
+) -> Result:
+    """A reference app from bench/ on the same server, same workers, same load."""
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT / "bench"))
     cmd = [str(BIN / "granian"), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port)]
-    bare = start([*cmd, "--workers", "1", "--no-ws", "bare:app"], env, tmp / "bare.log")
+    cmd += ["--workers", str(opts.workers), "--no-ws", target]
+    proc = start(cmd, env, tmp / f"{name}.log")
+    url = f"http://127.0.0.1:{port}{path}"
     try:
-        wait_ready(f"http://127.0.0.1:{port}/", bare)
-        run_wrk(wrk, f"http://127.0.0.1:{port}/", (), 1, 4)
-        rps, p50, p99, errors = run_wrk(wrk, f"http://127.0.0.1:{port}/", (), duration, conns)
-        return Result("bare-asgi-hello", rps, p50, p99, rss_mib(bare.pid), errors)
+        wait_ready(url, proc)
+        run_wrk(wrk, url, (), 1, 4)
+        rps, p50, p99, errors = run_wrk(wrk, url, (), opts.duration, opts.connections)
+        return Result(name, rps, p50, p99, rss_mib(proc.pid), errors)
     finally:
-        stop(bare)
+        stop(proc)
+
+
+def measure_bare(tmp: Path, wrk: str, opts: Options) -> Result:
+    return measure_reference(tmp, wrk, BARE, "bare:app", "/", opts)
+
+
+def measure_minimal(tmp: Path, wrk: str, opts: Options) -> Result:
+    path = f"/token?service={SERVICE}&scope=repository:public/app:pull"
+    return measure_reference(tmp, wrk, MINIMAL, "minimal:app", path, opts)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1, help="server workers, for every app")
     parser.add_argument("--scenario", action="append", default=[])
     parser.add_argument("--no-oidc", action="store_true", help="skip the OIDC scenario")
     args = parser.parse_args()
+    opts = Options(args.duration, args.connections, args.workers)
     wrk = ensure_wrk()
     wanted = set(args.scenario)
     with tempfile.TemporaryDirectory(prefix="regauth-bench-") as name:
         tmp = Path(name)
         idp, issuer = (None, None) if args.no_oidc else start_idp(tmp)
         try:
-            results = [measure_bare(tmp, wrk, args.duration, args.connections)]
+            results = [measure_bare(tmp, wrk, opts), measure_minimal(tmp, wrk, opts)]
             for setup in setups(issuer):
-                results += measure_setup(tmp, wrk, setup, wanted, args.duration, args.connections)
-            results.append(measure_bare(tmp, wrk, args.duration, args.connections))
+                results += measure_setup(tmp, wrk, setup, wanted, opts)
+            results.append(measure_bare(tmp, wrk, opts))
         finally:
             if idp is not None:
                 stop(idp)
+    print(f"{opts.workers} worker(s), wrk -c{opts.connections} for {opts.duration} s each\n")
     report(results, argon2_limit())
     print("\nper-stage cost (in-process, µs per resource):")
     for stage, micros in stage_costs():
@@ -382,14 +415,16 @@ def main() -> None:
 
 
 def report(results: list[Result], argon_limit: float) -> None:
-    bare = [r for r in results if r.name == "bare-asgi-hello"]
+    bare = [r for r in results if r.name == BARE]
     base = sum(r.rps for r in bare) / len(bare)  # measured before and after the scenarios
-    head = ("req/s", "ratio", "p50 ms", "p99 ms", "RSS MiB", "non-2xx")
+    minimal = next((r.rps for r in results if r.name == MINIMAL), 0.0) or base
+    head = ("req/s", "ratio", "÷minimal", "p50 ms", "p99 ms", "RSS MiB", "non-2xx")
     print(f"{'scenario':<28}" + "".join(f"{h:>9}" for h in head))
     for r in results:
-        cells = (f"{r.rps:.0f}", f"{r.rps / base:.2f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}")
-        cells += (f"{r.rss_mib:.1f}", str(r.errors))
+        cells = [f"{r.rps:.0f}", f"{r.rps / base:.2f}", f"{r.rps / minimal:.2f}"]
+        cells += [f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", f"{r.rss_mib:.1f}", str(r.errors)]
         print(f"{r.name:<28}" + "".join(f"{c:>9}" for c in cells))
+    print("ratio = req/s ÷ the bare endpoint; ÷minimal = req/s ÷ the minimal ES256 endpoint")
     print(f"\nargon2id verify limit on this machine: {argon_limit:.1f}/s (default parameters)")
     for r in results:
         if r.name == "basic-login-argon2id":
