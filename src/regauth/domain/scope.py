@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from regauth.errors import MalformedScope
 
@@ -50,6 +51,9 @@ class ResourceActions:
         return format_scope(self)
 
 
+# Clients ask for the same few scopes over and over: remember the last parses
+# (results are immutable; malformed input is not cached and always re-checked).
+@lru_cache(maxsize=4096)
 def parse_scope(text: str) -> ResourceActions:
     """Parse one scope item; raise :class:`MalformedScope` when it is not one."""
     if not text or len(text) > MAX_SCOPE_LENGTH:
@@ -69,7 +73,7 @@ def parse_scope(text: str) -> ResourceActions:
 def parse_scopes(items: Iterable[str]) -> tuple[ResourceActions, ...]:
     """Parse space-separated scope strings (each may hold several) and merge duplicates."""
     parsed = [parse_scope(part) for item in items for part in item.split(" ") if part]
-    return merge(parsed)
+    return (parsed[0],) if len(parsed) == 1 else merge(parsed)
 
 
 def merge(items: Iterable[ResourceActions]) -> tuple[ResourceActions, ...]:
