@@ -7,7 +7,7 @@ the client and must never contain secrets or backend exception text.
 
     RegauthError
     ├── ProblemError                      (rendered to clients)
-    │   ├── RequestError          400     request.*
+    │   ├── RequestError          400     request.* (also 404, 405, 413 and other HTTP errors)
     │   ├── AuthenticationError   401     auth.* (adds WWW-Authenticate)
     │   ├── ForbiddenError        403     auth.scope_denied, auth.license_revoked
     │   ├── ThrottledError        429     auth.throttled
@@ -63,6 +63,24 @@ class UnsupportedGrant(RequestError):
     code = "request.unsupported_grant_type"
     title = "Unsupported grant type"
     oauth_error = "unsupported_grant_type"
+
+
+class NotFoundError(RequestError):
+    status = 404
+    code = "request.not_found"
+    title = "Not found"
+
+
+class MethodNotAllowed(RequestError):
+    status = 405
+    code = "request.method_not_allowed"
+    title = "Method not allowed"
+
+
+class PayloadTooLarge(RequestError):
+    status = 413
+    code = "request.too_large"
+    title = "Request body too large"
 
 
 class AuthenticationError(ProblemError):
@@ -135,10 +153,13 @@ class ThrottledError(ProblemError):
 
 
 class UnavailableError(ProblemError):
+    """503, with ``Retry-After: retry_after`` seconds."""
+
     status = 503
     code = "service.unavailable"
     title = "Service unavailable"
     oauth_error = "temporarily_unavailable"
+    retry_after: int = 1
 
 
 class JwksUnavailable(UnavailableError):

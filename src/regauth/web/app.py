@@ -15,6 +15,7 @@ from pathlib import Path
 
 import anyio
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,10 +28,10 @@ from regauth.runtime import Runtime
 from regauth.web.client_ip import parse_networks
 from regauth.web.fast import TokenFastPath
 from regauth.web.metrics import Metrics
-from regauth.web.problems import handle_problem, handle_unexpected
+from regauth.web.problems import handle_http, handle_problem, handle_unexpected
 from regauth.web.reload import Supervisor, load_with_fallback
 from regauth.web.state import AppState
-from regauth.web.token import get_token, post_token
+from regauth.web.token import token_endpoint
 
 log = logging.getLogger("regauth")
 
@@ -70,15 +71,22 @@ def create_app(
                     await supervisor.close()
 
     routes = [
-        Route("/token", get_token, methods=["GET"]),
-        Route("/token", post_token, methods=["POST"]),
+        Route("/token", token_endpoint, methods=["GET", "POST"]),
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
     ]
-    handlers = {ProblemError: handle_problem, Exception: handle_unexpected}
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    handlers = {
+        ProblemError: handle_problem,
+        HTTPException: handle_http,
+        Exception: handle_unexpected,
+    }
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    # No "/token/" → "/token" redirect: it rebuilds the URL from raw bytes (a 500 on bad
+    # UTF-8 in the query) and no client needs it.
+    app.router.redirect_slashes = False
+    return app
 
 
 async def jwks(request: Request) -> Response:

@@ -12,9 +12,10 @@ import base64
 import binascii
 import time
 from datetime import datetime
+from urllib.parse import parse_qsl
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from regauth.domain.credentials import (
@@ -30,6 +31,7 @@ from regauth.errors import (
     DpopInvalid,
     MalformedCredential,
     MissingCredential,
+    PayloadTooLarge,
     RequestError,
     UnsupportedGrant,
 )
@@ -37,6 +39,11 @@ from regauth.service import IssuedToken, TokenRequest
 from regauth.web.state import AppState
 
 MAX_FORM_BYTES = 16 * 1024
+
+
+async def token_endpoint(request: Request) -> Response:
+    """``/token`` in the router: one route, so a wrong method gets ``Allow: GET, HEAD, POST``."""
+    return await (post_token if request.method == "POST" else get_token)(request)
 
 
 async def get_token(request: Request) -> Response:
@@ -122,8 +129,9 @@ def parse_authorization(header: str | None) -> Credential | None:
 
 def _basic(value: str) -> BasicCredential:
     try:
+        # ValueError: non-ASCII characters in the header (b64decode refuses them).
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):
         raise MalformedCredential("Basic credentials are not valid base64 UTF-8") from None
     username, sep, password = decoded.partition(":")
     if not sep or not username:
@@ -135,16 +143,40 @@ async def _read_form(request: Request) -> dict[str, str]:
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("application/x-www-form-urlencoded"):
         raise RequestError("POST /token takes an application/x-www-form-urlencoded body")
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise RequestError("form body is too large")
-    from urllib.parse import parse_qsl
-
+    body = await read_body(request, MAX_FORM_BYTES)
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except (UnicodeDecodeError, ValueError):
         raise RequestError("form body is not valid UTF-8 form encoding") from None
     return dict(pairs)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed ``limit`` bytes.
+
+    A declared ``Content-Length`` over the limit is refused before anything is
+    read; a chunked (or lying) body is counted as it streams and abandoned at
+    the first byte over. A body that ends early or breaks its chunked framing
+    is a 400, never a 500.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        digits = declared.strip()
+        if not digits.isascii() or not digits.isdigit():
+            raise RequestError("Content-Length is not a number")
+        if len(digits) > 18 or int(digits) > limit:
+            raise PayloadTooLarge(f"the body must not exceed {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"the body must not exceed {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise RequestError("the request body was cut off or badly framed") from None
+    return b"".join(chunks)
 
 
 def _grant_credential(
