@@ -106,8 +106,13 @@ def test_unknown_user_costs_the_same_as_a_wrong_password() -> None:
     known = _median_cost(hasher, stored)
     unknown = _median_cost(hasher, None)
     garbage = _median_cost(hasher, "not-a-hash")
+    imported = _median_cost(hasher, _bcrypt("the real password"))
+    outdated = _median_cost(hasher, PasswordHasher(**FAST).hash("the real password"))
+    corrupt = _median_cost(hasher, "$argon2id$v=19$m=8192,t=1,p=1$broken")
     assert 0.5 < unknown / known < 2.0
     assert 0.5 < garbage / known < 2.0
+    for cheaper in (imported, outdated, corrupt):  # padded to the price of the dummy
+        assert 0.7 < cheaper / known < 2.0
 
 
 HASH = "$2y$05$" + "A" * 53

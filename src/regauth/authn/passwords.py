@@ -5,12 +5,19 @@ and are reported as ``needs_rehash`` so the caller can upgrade them to
 argon2id after a successful login; so are argon2 hashes whose parameters are
 older than the configured ones.
 
-Verification costs the same whether or not the user exists: with no stored
+A failed verification costs the same whatever the user had: with no stored
 hash (unknown user, robot) or an unusable one, the password is checked
-against a dummy argon2id hash of the same parameters and the answer is
-``ok=False``. ``verify`` never raises on bad input and never logs. The async
-variants run in worker threads, bounded so that concurrent logins cannot
-exhaust memory (each argon2 hash holds ``memory_cost`` KiB while it runs).
+against a dummy argon2id hash of the current parameters; a wrong password
+for a hash that is cheaper than that (bcrypt imported from htpasswd, argon2
+with older parameters, a corrupt hash) is checked, then the answer waits
+until the price of a dummy verification has been paid. That price is
+measured: when the dummy hash is made, then as a moving average of every
+verification at the current parameters, so it follows the machine's load.
+(A stored hash *dearer* than the dummy — bcrypt with a high cost — still
+answers later; rehash such users.) ``verify`` never raises on bad input and
+never logs. The async variants run in worker threads, bounded so that
+concurrent logins cannot exhaust memory (each argon2 hash holds
+``memory_cost`` KiB while it runs); the wait happens outside those threads.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -35,6 +44,8 @@ _BCRYPT = re.compile(r"\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}")
 # bcrypt only ever looked at the first 72 bytes; bcrypt>=5 raises instead of
 # truncating, so truncate as the tools that made the imported hashes did.
 _BCRYPT_MAX_BYTES = 72
+# Weight of the newest verification in the moving average of their cost.
+_COST_WEIGHT = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +65,7 @@ def _encode(password: str) -> bytes:
 
 
 class PasswordHasher:
-    """argon2id hashing with constant-cost rejection of unknown users."""
+    """argon2id hashing; every rejection costs what a dummy argon2id verification costs."""
 
     def __init__(
         self,
@@ -63,46 +74,74 @@ class PasswordHasher:
         memory_cost: int = 65536,
         parallelism: int = 4,
         max_concurrency: int | None = None,
+        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._argon2 = Argon2Hasher(
             time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID
         )
+        self._timer = timer
+        started = timer()
         self._dummy = self._argon2.hash(os.urandom(16))
+        self._cost = timer() - started  # seconds a verification at these parameters takes
         self._limiter = anyio.CapacityLimiter(max_concurrency or os.cpu_count() or 4)
+
+    @property
+    def rejection_cost(self) -> float:
+        """Seconds every rejected password costs (the moving average of a full verification)."""
+        return self._cost
 
     def hash(self, password: str) -> str:
         return self._argon2.hash(_encode(password))
 
     def verify(self, stored: str | None, password: str) -> Verification:
-        if stored is not None and stored.startswith(_ARGON2_PREFIXES):
-            return self._verify_argon2(stored, password)
-        if stored is not None and stored.startswith(_BCRYPT_PREFIXES):
-            return self._verify_bcrypt(stored, password)
-        self._burn(password)
-        return _REJECTED
+        result, short_by = self._check(stored, password)
+        if short_by > 0:
+            time.sleep(short_by)
+        return result
 
     async def averify(self, stored: str | None, password: str) -> Verification:
-        return await anyio.to_thread.run_sync(self.verify, stored, password, limiter=self._limiter)
+        check = self._check
+        result, short_by = await anyio.to_thread.run_sync(
+            check, stored, password, limiter=self._limiter
+        )
+        if short_by > 0:
+            await anyio.sleep(short_by)
+        return result
 
     async def ahash(self, password: str) -> str:
         return await anyio.to_thread.run_sync(self.hash, password, limiter=self._limiter)
 
-    def _verify_argon2(self, stored: str, password: str) -> Verification:
+    def _check(self, stored: str | None, password: str) -> tuple[Verification, float]:
+        """The outcome, and how many seconds a rejection still has to wait to cost the full price."""
+        started = self._timer()
+        if stored is not None and stored.startswith(_ARGON2_PREFIXES):
+            result, full_price = self._verify_argon2(stored, password)
+        elif stored is not None and stored.startswith(_BCRYPT_PREFIXES):
+            result, full_price = self._verify_bcrypt(stored, password), False
+        else:
+            self._burn(password)
+            result, full_price = _REJECTED, True
+        spent = self._timer() - started
+        if full_price:
+            self._cost += _COST_WEIGHT * (spent - self._cost)
+            return result, 0.0
+        return result, 0.0 if result.ok else self._cost - spent
+
+    def _verify_argon2(self, stored: str, password: str) -> tuple[Verification, bool]:
+        """The outcome, and whether it cost a verification at the current parameters."""
         try:
+            current = not self._argon2.check_needs_rehash(stored)
             self._argon2.verify(stored, _encode(password))
         except VerifyMismatchError:
-            return _REJECTED
+            return _REJECTED, current
         except (VerificationError, InvalidHashError, ValueError):
-            # A corrupt hash fails fast; pay the full price anyway.
-            self._burn(password)
-            return _REJECTED
-        return Verification(ok=True, needs_rehash=self._argon2.check_needs_rehash(stored))
+            return _REJECTED, False  # a corrupt hash fails fast: the rejection waits
+        return Verification(ok=True, needs_rehash=not current), current
 
     def _verify_bcrypt(self, stored: str, password: str) -> Verification:
         try:
             ok = bcrypt.checkpw(_encode(password)[:_BCRYPT_MAX_BYTES], stored.encode("ascii"))
         except ValueError:  # also UnicodeEncodeError: a corrupt stored hash
-            self._burn(password)
             return _REJECTED
         return Verification(ok=ok, needs_rehash=ok)
 
