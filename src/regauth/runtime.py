@@ -340,8 +340,15 @@ class Runtime:
             api_keys,
         )
 
+    async def write_behind(self) -> None:
+        """Background task: write what the hot path only remembered (token uses), every second."""
+        while True:
+            await anyio.sleep(1.0)
+            await self.tokens.flush_uses()
+
     async def close(self) -> None:
         for close in self.closers:
             await close()
         await self.audit.flush()
+        await self.tokens.flush_uses()
         await self.db.dispose()

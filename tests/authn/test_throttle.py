@@ -210,11 +210,15 @@ async def test_success_resets_the_account_and_address(
     await throttle.check("alice", "192.0.2.1")  # counting starts over
 
 
-async def test_clean_success_costs_one_select(throttle: Throttle, db: Database) -> None:
+async def test_clean_success_reads_the_account_and_writes_nothing(
+    db: Database, clock: FrozenClock
+) -> None:
+    throttle = Throttle.build(db, SETTINGS, clock, cache_seconds=1)
+    await throttle.check("alice", "192.0.2.1")  # the snapshot
     with statements(db) as seen:
         await throttle.check("alice", "192.0.2.1")
         await throttle.succeeded("alice", "192.0.2.1")
-    assert seen == ["SELECT"]
+    assert seen == ["SELECT"]  # the account's counter, afresh
 
 
 async def test_success_after_failures_writes_once_then_not_again(
@@ -224,7 +228,47 @@ async def test_success_after_failures_writes_once_then_not_again(
     with statements(db) as seen:
         await throttle.succeeded("alice", "192.0.2.1")
         await throttle.succeeded("alice", "192.0.2.1")
-    assert seen == ["DELETE"]
+    # lock, decide, reset (one transaction); then only the fresh read of a clean account
+    assert seen == ["UPDATE", "SELECT", "DELETE", "SELECT"]
+
+
+async def test_a_worker_with_a_stale_snapshot_cannot_accept_a_locked_account(
+    db_file: Path, clock: FrozenClock
+) -> None:
+    first, second = Database(f"sqlite:///{db_file}"), Database(f"sqlite:///{db_file}")
+    try:
+        stale = Throttle.build(first, SETTINGS, clock, cache_seconds=1)
+        other = Throttle.build(second, SETTINGS, clock, cache_seconds=1)
+        await stale.check("alice", "192.0.2.1")  # snapshot: no failures at all
+        await fail(other, 3, "alice", "192.0.2.2")
+        with pytest.raises(ThrottledError):
+            await other.check("alice", "192.0.2.2")
+        await stale.check("alice", "192.0.2.1")  # its snapshot still says clean…
+        with pytest.raises(ThrottledError) as caught:  # …but the right password is refused
+            await stale.succeeded("alice", "192.0.2.1")
+        assert caught.value.retry_after == 300
+        assert await FailureStore(first, clock).failures(["account:alice"]) == {"account:alice": 3}
+        clock.advance(seconds=300)
+        await stale.succeeded("alice", "192.0.2.1")  # the window ended
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def test_below_the_limit_a_success_resets_what_other_workers_counted(
+    db_file: Path, clock: FrozenClock
+) -> None:
+    first, second = Database(f"sqlite:///{db_file}"), Database(f"sqlite:///{db_file}")
+    try:
+        a = Throttle.build(first, SETTINGS, clock, cache_seconds=1)
+        b = Throttle.build(second, SETTINGS, clock, cache_seconds=1)
+        await a.check("alice", "192.0.2.1")
+        await fail(b, 2, "alice", "192.0.2.2")
+        await a.succeeded("alice", "192.0.2.1")
+        assert await FailureStore(first, clock).failures(["account:alice"]) == {"account:alice": 0}
+    finally:
+        await first.dispose()
+        await second.dispose()
 
 
 async def test_workers_see_each_others_failures(db_file: Path, clock: FrozenClock) -> None:
@@ -300,10 +344,12 @@ async def test_bounded_hint_only_skips_resets(db: Database, clock: FrozenClock) 
     await fail(throttle, 1, "bob", "192.0.2.2")  # evicts alice's hints
     await throttle.succeeded("alice", "192.0.2.1")
     store = FailureStore(db, clock)
-    assert await store.failures(["account:alice"]) == {"account:alice": 1}
+    # The account is read afresh anyway; the address's forgotten hint skipped its reset.
+    keys = ["account:alice", "ip:192.0.2.1"]
+    assert await store.failures(keys) == {"account:alice": 0, "ip:192.0.2.1": 1}
     await throttle.check("alice", "192.0.2.1")  # learns of them again
     await throttle.succeeded("alice", "192.0.2.1")
-    assert await store.failures(["account:alice"]) == {"account:alice": 0}
+    assert await store.failures(keys) == {"account:alice": 0, "ip:192.0.2.1": 0}
 
 
 async def test_window_of_store_and_settings_must_agree(db: Database, clock: FrozenClock) -> None:

@@ -138,5 +138,19 @@ async def test_touch(tokens: TokenStore, clock: FrozenClock) -> None:
     found = await tokens.find_by_hash(HASH_A)
     assert found is not None
     assert found.last_used_at == START + timedelta(seconds=90)
+    clock.advance(10)
+    tokens.record_use("t1", addr="192.0.2.1")
+    tokens.record_use("t1", addr="192.0.2.2")  # only the newest use is written
+    assert (await tokens.find_by_hash(HASH_A)).last_used_addr == "2001:db8::1"  # type: ignore[union-attr]
+    assert await tokens.flush_uses() == 1
+    assert await tokens.flush_uses() == 0
+    found = await tokens.find_by_hash(HASH_A)
+    assert found is not None
+    assert found.last_used_addr == "192.0.2.2"
+    clock.advance(-10)
+    await tokens.touch("t1", addr="2001:db8::1")
+    found = await tokens.find_by_hash(HASH_A)
+    assert found is not None
+    assert found.last_used_at == START + timedelta(seconds=90)
     assert found.last_used_at.tzinfo == UTC
     assert found.last_used_addr == "2001:db8::1"

@@ -23,6 +23,7 @@ from regauth.store import (
 )
 from tests.conftest import FrozenClock, Instance, make_instance
 from tests.web.test_token_get import assert_problem, basic, decode, get_token
+from tests.web.test_token_post import flush_uses
 
 SEED_001_RULES = """
 [[rules]]
@@ -135,6 +136,7 @@ def test_pat_for_another_user_revoked_expired(seed001: tuple[Instance, TestClien
     secret = new_pat(inst, "alice")
     assert_problem(get_token(client, auth=basic("bob", secret)), 401, "auth.invalid_credential")
     assert get_token(client, auth=basic("alice", secret)).status_code == 200
+    flush_uses(client)
 
     async def revoke(db: Database) -> None:
         (record,) = await TokenStore(db, inst.clock).list(user_name="alice", kind="pat")

@@ -7,11 +7,19 @@ import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 
+from regauth.runtime import Runtime
 from regauth.store import Database, TokenStore, UserStore
 from tests.conftest import Instance
 from tests.web.test_token_get import SERVICE, assert_problem, basic, decode, get_token
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+
+
+def flush_uses(client: TestClient) -> None:
+    """Write the token uses the server only remembered (its background task does it each second)."""
+    assert client.portal is not None
+    runtime: Runtime = client.app.app.state.regauth.runtime  # type: ignore[attr-defined]
+    client.portal.call(runtime.tokens.flush_uses)
 
 
 def post(client: TestClient, **form: str) -> httpx.Response:
@@ -172,11 +180,22 @@ def test_refresh_token_records_last_use(client: TestClient, instance: Instance) 
         "refresh_token"
     ]
     post(client, grant_type="refresh_token", refresh_token=refresh)
+    used_at = instance.clock.now()
+    instance.clock.advance(seconds=5)
+
+    async def unwritten() -> None:  # remembered, not yet written: the request did not wait
+        db = Database(instance.settings.database_url)
+        (record,) = await TokenStore(db, instance.clock).list(user_name="alice")
+        assert record.last_used_at is None
+        await db.dispose()
+
+    anyio.run(unwritten)
+    flush_uses(client)
 
     async def check() -> None:
         db = Database(instance.settings.database_url)
         (record,) = await TokenStore(db, instance.clock).list(user_name="alice")
-        assert record.last_used_at == instance.clock.now()
+        assert record.last_used_at == used_at
         assert record.last_used_addr == "testclient"
         await db.dispose()
 

@@ -26,7 +26,6 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -74,15 +73,15 @@ class PasswordHasher:
         memory_cost: int = 65536,
         parallelism: int = 4,
         max_concurrency: int | None = None,
-        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._argon2 = Argon2Hasher(
             time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID
         )
-        self._timer = timer
-        started = timer()
+        started = time.perf_counter()
         self._dummy = self._argon2.hash(os.urandom(16))
-        self._cost = timer() - started  # seconds a verification at these parameters takes
+        self._cost = (
+            time.perf_counter() - started
+        )  # seconds a verification at these parameters takes
         self._limiter = anyio.CapacityLimiter(max_concurrency or os.cpu_count() or 4)
 
     @property
@@ -112,8 +111,8 @@ class PasswordHasher:
         return await anyio.to_thread.run_sync(self.hash, password, limiter=self._limiter)
 
     def _check(self, stored: str | None, password: str) -> tuple[Verification, float]:
-        """The outcome, and how many seconds a rejection still has to wait to cost the full price."""
-        started = self._timer()
+        """The outcome, and the seconds a rejection must still wait to cost the full price."""
+        started = time.perf_counter()
         if stored is not None and stored.startswith(_ARGON2_PREFIXES):
             result, full_price = self._verify_argon2(stored, password)
         elif stored is not None and stored.startswith(_BCRYPT_PREFIXES):
@@ -121,7 +120,7 @@ class PasswordHasher:
         else:
             self._burn(password)
             result, full_price = _REJECTED, True
-        spent = self._timer() - started
+        spent = time.perf_counter() - started
         if full_price:
             self._cost += _COST_WEIGHT * (spent - self._cost)
             return result, 0.0

@@ -5,8 +5,9 @@ recognisable by the ``regauth_pat_`` prefix so secret scanners can find
 leaks. Accepted as the Basic password (``docker login -u alice -p <token>``,
 the username must be the token's owner) or as a Bearer credential. The
 token's own rules narrow the account's (intersection). Last use (time and
-address) is recorded at most once a minute per token to keep the hot path
-free of writes.
+address) is remembered in memory and written in batches
+(:meth:`~regauth.store.TokenStore.record_use`): the hot path never waits
+for a write.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class PersonalTokens:
         if user is None:
             return Rejected(InvalidCredential("token is not valid"))
         if record.last_used_at is None or record.last_used_at + TOUCH_INTERVAL <= self._clock.now():
-            await self._tokens.touch(record.id, addr=facts.client_ip)
+            self._tokens.record_use(record.id, addr=facts.client_ip)
         source = "robot" if user.kind == "robot" else KIND
         rules = _compiled(record.id, record.rules_json)
         groups, claims = frozenset(user.groups), dict(user.attributes)

@@ -54,7 +54,7 @@ class RefreshTokens:
         user = await self._users.get(record.user_name)
         if user is None:
             return Rejected(InvalidCredential("refresh token is not valid"))
-        await self._tokens.touch(record.id, addr=facts.client_ip)
+        self._tokens.record_use(record.id, addr=facts.client_ip)
         groups = frozenset(user.groups)
         claims = dict(user.attributes)
         return Authenticated(Principal(user.name, SOURCE, groups, claims, token_id=record.id))

@@ -22,11 +22,15 @@ server's default, ``database.cache_seconds``), a lookup in a snapshot of all
 active counters that is re-read at most once per ``cache_seconds``, plus this
 process's own failures since; failures recorded by other workers in the last
 ``cache_seconds`` may be missed, so a guesser may get that many extra tries.
-``succeeded`` writes only when this process knows of failures on one of the
-counters (it saw them in ``check`` or recorded them in ``failed``), so a
-normal login pays nothing more. A failure
-recorded by another worker between our ``check`` and our ``succeeded`` is not
-reset; it expires with its window, which errs on the safe side.
+``succeeded`` reads the account's counter afresh (one indexed SELECT, never
+a write on a clean account). When the account — or a counter this process
+knows of failures on — has failures, the decision to let the correct
+credential through and the reset are one atomic write transaction shared by
+every worker: once any worker answered 429, no worker accepts the account's
+password until the window ends, however old its snapshot. The per-address
+counter is read from the snapshot only, so a burst spread over several
+workers may get ``cache_seconds`` worth of extra tries per address before it
+is throttled.
 """
 
 from __future__ import annotations
@@ -113,15 +117,33 @@ class Throttle:
         await self._purge_now_and_then(now)
 
     async def succeeded(self, username: str | None, client_ip: str | None) -> None:
-        """Reset the account's and the address's counters (a write only when they are dirty)."""
+        """Let a correct credential through and reset its counters, or raise ThrottledError.
+
+        The account's counter is read afresh (one indexed SELECT): another
+        worker may have locked it since our snapshot. When it, or a counter this
+        process knows to have failures, has any, the decision and the reset are
+        one atomic write (:meth:`FailureStore.accept`); a login on a clean
+        account writes nothing.
+        """
+        limits = self._limits(username, client_ip)
+        if not limits:
+            return
         now = self._clock.now()
-        dirty = [k for k in self._limits(username, client_ip) if self._dirty.get(k, now) > now]
-        if dirty:
-            await self._store.reset(*dirty)
-            for key in dirty:
-                self._dirty.pop(key, None)
-                self._local.pop(key, None)
-                self._snapshot.pop(hashed_key(key), None)
+        suspect = {k: n for k, n in limits.items() if self._dirty.get(k, now) > now}
+        account = f"account:{username}" if username else None
+        if account in limits and account not in suspect and await self._store.counts([account]):
+            suspect[account] = limits[account]
+        if not suspect:
+            return
+        ends = await self._store.accept(suspect)
+        if ends is not None:
+            self._remember({key: FailureCount(1, ends) for key in suspect})
+            wait = math.ceil((ends - now).total_seconds())
+            raise ThrottledError("too many failed attempts; retry later", retry_after=max(1, wait))
+        for key in suspect:
+            self._dirty.pop(key, None)
+            self._local.pop(key, None)
+            self._snapshot.pop(hashed_key(key), None)
 
     async def _counts(self, limits: dict[str, int]) -> dict[str, FailureCount]:
         if self._cache <= timedelta(0):

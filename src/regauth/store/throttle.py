@@ -11,18 +11,21 @@ and :meth:`FailureStore.purge` deletes them afterwards.
 A counter is a fixed window: it starts at the first failure and lasts
 ``window`` seconds; a failure after that starts a new window at 1. Every
 increment is one atomic ``INSERT … ON CONFLICT DO UPDATE`` (SQLite ≥ 3.24 and
-PostgreSQL), so concurrent workers never lose a count.
+PostgreSQL), so concurrent workers never lose a count. :meth:`FailureStore.accept`
+decides whether a correct credential may pass and resets the counters in one
+write transaction, so no worker can reset a counter another one has just
+pushed over its limit.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, case, delete, literal, select
+from sqlalchemy import Table, case, delete, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from regauth.ports import Clock
@@ -92,8 +95,8 @@ class FailureStore:
             AuthFailure.key.in_(list(by_hash)),
             AuthFailure.window_start > now - self._window,
         )
-        async with self._db.session() as s:
-            rows = (await s.execute(query)).all()
+        async with self._db.engine.connect() as conn:  # Core, no session: on every login
+            rows = (await conn.execute(query)).all()
         return {
             by_hash[key]: FailureCount(count, start + self._window)
             for key, start, count in rows
@@ -115,6 +118,34 @@ class FailureStore:
         wanted = list(keys)
         found = await self.counts(wanted)
         return {k: found[k].count if k in found else 0 for k in wanted}
+
+    async def accept(self, limits: Mapping[str, int]) -> datetime | None:
+        """Reset the counters unless one is at its limit; then return when that window ends.
+
+        One write transaction: its first statement takes the write lock
+        (SQLite) or locks the counters' rows (PostgreSQL), so the read that
+        decides and the reset see the same numbers as every other worker.
+        """
+        by_hash = {hashed_key(k): limit for k, limit in limits.items()}
+        if not by_hash:
+            return None
+        wanted = sorted(by_hash)
+        now = self._clock.now()
+        mine = AuthFailure.key.in_(wanted)
+        async with self._db.session() as s, s.begin():
+            await s.execute(update(AuthFailure).where(mine).values(count=AuthFailure.count))
+            query = select(AuthFailure.key, AuthFailure.window_start, AuthFailure.count)
+            rows = (await s.execute(query.where(mine))).all()
+            ends = [
+                start + self._window
+                for key, start, count in rows
+                if count >= by_hash[key] and start + self._window > now
+            ]
+            if ends:
+                return max(ends)
+            if rows:
+                await s.execute(delete(AuthFailure).where(mine))
+        return None
 
     async def reset(self, *keys: str) -> None:
         """Forget the named counters (one statement for all of them)."""

@@ -8,15 +8,23 @@ job. Revocation is a timestamp, never a delete, so it is visible to every
 process sharing the database (SPEC §7). Unknown user names raise
 :class:`~regauth.store.errors.NotFound`; a taken id or hash raises
 :class:`~regauth.store.errors.Conflict`.
+
+The last use of a token (time and address) is bookkeeping, not a decision:
+:meth:`TokenStore.record_use` only remembers it in memory, and
+:meth:`TokenStore.flush_uses` (every second, from the server's background
+task, and at shutdown) writes what accumulated in one transaction. A request
+never waits for that write; a failed write is logged and the uses are kept
+for the next try (bounded: the newest use per token is all that matters).
 """
 
 from __future__ import annotations
 
 import builtins
+import logging
 from datetime import datetime
 
-from sqlalchemy import Select, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from regauth.ports import Clock
 from regauth.store import _queries as q
@@ -26,6 +34,9 @@ from regauth.store.models import Token, User
 from regauth.store.records import TokenRecord
 
 TOKEN_KINDS = frozenset({"refresh", "pat"})
+MAX_PENDING_USES = 100_000
+log = logging.getLogger("regauth.store")
+Use = tuple[datetime, str | None]
 
 
 def _joined() -> Select[Token, str, bool]:
@@ -56,6 +67,7 @@ class TokenStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._uses: dict[str, Use] = {}  # token id → its newest use not yet written
 
     async def create(
         self,
@@ -130,8 +142,35 @@ class TokenStore:
             rows = (await s.execute(query)).all()
         return [_record(*row) for row in rows]
 
+    def record_use(self, token_id: str, *, addr: str | None) -> None:
+        """Remember a use; written by the next :meth:`flush_uses` (never waits for the database)."""
+        uses = self._uses
+        if token_id not in uses and len(uses) >= MAX_PENDING_USES:
+            return  # the database is away for long: later uses of known tokens still count
+        uses[token_id] = (self._clock.now(), addr)
+
+    async def flush_uses(self) -> int:
+        """Write the remembered uses in one transaction; returns how many (0 on failure)."""
+        if not self._uses:
+            return 0
+        uses, self._uses = self._uses, {}
+        query = (
+            update(Token)
+            .where(Token.id == bindparam("token_id"))
+            .values(last_used_at=bindparam("at"), last_used_addr=bindparam("addr"))
+        )
+        rows = [{"token_id": k, "at": at, "addr": addr} for k, (at, addr) in uses.items()]
+        try:
+            async with self._db.engine.begin() as conn:
+                await conn.execute(query, rows)
+        except SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
+            log.warning("could not record %d token uses, will retry: %s", len(rows), reason)
+            self._uses = {**uses, **self._uses}  # newer uses recorded meanwhile win
+            return 0
+        return len(rows)
+
     async def touch(self, token_id: str, *, addr: str | None) -> None:
-        """Record a use; an unknown token is ignored (it may have just been deleted)."""
-        values = {"last_used_at": self._clock.now(), "last_used_addr": addr}
-        async with self._db.session() as s, s.begin():
-            await s.execute(update(Token).where(Token.id == token_id).values(**values))
+        """Record a use now (an unknown token is ignored: it may have just been deleted)."""
+        self.record_use(token_id, addr=addr)
+        await self.flush_uses()

@@ -165,6 +165,7 @@ class Supervisor:
                 tasks.start_soon(runtime.keys.watch)
                 tasks.start_soon(runtime.keys.rotate_on_schedule)
                 tasks.start_soon(runtime.audit.run)
+                tasks.start_soon(runtime.write_behind)
 
     async def _retire(self, runtime: Runtime) -> None:
         await anyio.sleep(GRACE_SECONDS)  # let requests that hold it finish
