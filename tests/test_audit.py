@@ -21,7 +21,9 @@ class FakeStore:
         self.batches: list[list[dict[str, object]]] = []
         self.fail = fail
 
-    async def add_many(self, rows: Sequence[dict[str, object]]) -> None:
+    async def add_many(
+        self, rows: Sequence[dict[str, object]], *, checkpoint: object = None
+    ) -> None:
         if self.fail:
             self.fail -= 1
             raise RuntimeError("database is locked")

@@ -13,9 +13,12 @@ import anyio.lowlevel
 import orjson
 
 from regauth.service import AuditEvent
+from regauth.spool import Position, Spool, recover
+from regauth.spool import encode as spool_line
 from regauth.store import AuditStore
 
 log = logging.getLogger("regauth.audit")
+Pending = tuple[dict[str, object], Position | None]  # a row and where the spool holds it
 
 
 def event_document(event: AuditEvent) -> dict[str, object]:
@@ -60,6 +63,14 @@ class DatabaseAudit:
     ``interval`` seconds (and ``flush()`` once more at shutdown): rows are
     logged as JSON lines when asked and inserted in one transaction per chunk.
     A failed insert is logged and retried with the next batch (bounded buffer).
+
+    With a :class:`~regauth.spool.Spool`, each row is also appended to the
+    local spool when recorded, and :meth:`durable` waits until it is fsynced:
+    the web edge awaits it before answering, so every answered request's
+    record survives a crash of the process (see :mod:`regauth.spool`). Each
+    batch's transaction moves the spool's drain mark; ``run()`` also replays,
+    at start and every ``recover_interval`` seconds, the spools that dead
+    workers left behind.
     """
 
     def __init__(
@@ -70,17 +81,35 @@ class DatabaseAudit:
         limit: int = 50_000,
         log_lines: bool = False,
         chunk: int = 500,
+        spool: Spool | None = None,
+        recover_interval: float = 30.0,
     ) -> None:
         self._store = store
         self._interval = interval
         self._limit = limit
         self._log_lines = log_lines
         self._chunk = chunk
-        self._pending: list[dict[str, object]] = []  # recorded since the last flush
-        self._rows: list[dict[str, object]] = []  # logged, waiting to be inserted
+        self._spool = spool
+        self._recover_interval = recover_interval
+        self._last: Position | None = None  # the spool position of the newest record
+        self._pending: list[Pending] = []  # recorded since the last flush
+        self._rows: list[Pending] = []  # logged, waiting to be inserted
+
+    @property
+    def spool(self) -> Spool | None:
+        return self._spool
 
     def record(self, event: AuditEvent) -> None:
-        self._pending.append(_row(event))
+        row = _row(event)
+        position = None
+        if self._spool is not None:
+            position = self._last = self._spool.append(spool_line(row))
+        self._pending.append((row, position))
+
+    async def durable(self) -> None:
+        """Return once every event recorded so far is on disk (at once without a spool)."""
+        if self._spool is not None and self._last is not None:
+            await self._spool.durable(self._last)
 
     async def flush(self) -> None:
         """Log and insert what is buffered, in chunks that let requests through."""
@@ -89,7 +118,7 @@ class DatabaseAudit:
         for start in range(0, len(pending), self._chunk):
             chunk = pending[start : start + self._chunk]
             if logging_on:
-                for row in chunk:
+                for row, _ in chunk:
                     log.info(row["document"])
             self._rows.extend(chunk)
             await self._write()
@@ -99,18 +128,43 @@ class DatabaseAudit:
             del self._rows[: len(self._rows) - self._limit]
             log.error("audit buffer full: dropped the oldest events")
         rows, self._rows = self._rows, []
+        checkpoint = next((p for _, p in reversed(rows) if p is not None), None)
         try:
-            await self._store.add_many(rows)
-        except Exception:
-            log.exception("could not write %d audit events; will retry", len(rows))
+            await self._store.add_many([row for row, _ in rows], checkpoint=checkpoint)
+        except Exception as exc:
+            reason = getattr(exc, "orig", None) or exc
+            log.error("could not write %d audit events, will retry: %s", len(rows), reason)
             self._rows[:0] = rows
+        else:
+            if checkpoint is not None and self._spool is not None:
+                self._spool.drained(checkpoint)
         await anyio.lowlevel.checkpoint()
 
     async def run(self) -> None:
+        spool = self._spool
+        async with anyio.create_task_group() as tasks:
+            if spool is not None:
+                tasks.start_soon(spool.run)
+                tasks.start_soon(self._recover_now_and_then, spool)
+            while True:
+                await anyio.sleep(self._interval)
+                if self._pending or self._rows:
+                    await self.flush()
+
+    async def _recover_now_and_then(self, spool: Spool) -> None:
         while True:
-            await anyio.sleep(self._interval)
-            if self._pending or self._rows:
-                await self.flush()
+            try:
+                await recover(spool.directory, self._store)
+            except Exception as exc:  # the database may be away: try again later
+                reason = getattr(exc, "orig", None) or exc
+                log.error("could not recover audit spools, will retry: %s", reason)
+            await anyio.sleep(self._recover_interval)
+
+    async def close(self) -> None:
+        """Final flush; the spool segment is deleted when all of it reached the database."""
+        await self.flush()
+        if self._spool is not None:
+            self._spool.close()
 
 
 def _row(event: AuditEvent) -> dict[str, object]:

@@ -40,6 +40,7 @@ from regauth.errors import ConfigError
 from regauth.keys import Keyring, KeyStore, TokenSigner
 from regauth.ports import AsyncStage, Authenticator, CallerFacts, Clock, Outcome, Random
 from regauth.service import Decider, TokenPolicy, TokenService
+from regauth.spool import Spool
 from regauth.store import AuditStore, Database, GroupStore, RuleStore, TokenStore, UserStore
 from regauth.store.cache import CachedRules, CachedTokens, CachedUsers
 
@@ -311,7 +312,8 @@ class Runtime:
         closers.append(close_policy)
         rules = CachedRules(db, clock, ttl)
         decider = Decider(lambda: policy, DatabaseRules(rules), clock)
-        audit = DatabaseAudit(AuditStore(db), log_lines=settings.log.audit)
+        spool = Spool(settings.path(settings.audit.spool_dir)) if settings.audit.spool else None
+        audit = DatabaseAudit(AuditStore(db), log_lines=settings.log.audit, spool=spool)
         service = TokenService(
             policy=lambda: policy,
             identity=identity,
@@ -349,6 +351,6 @@ class Runtime:
     async def close(self) -> None:
         for close in self.closers:
             await close()
-        await self.audit.flush()
+        await self.audit.close()
         await self.tokens.flush_uses()
         await self.db.dispose()

@@ -173,6 +173,19 @@ class LogSettings(_Model):
     audit: bool = False
 
 
+class AuditSettings(_Model):
+    """``[audit]``: the local spool that makes every answered request's record survive a crash.
+
+    Each record is appended to ``spool_dir`` (relative to the config file) and
+    fsynced with the records of concurrent requests before the answer is
+    sent; a background task moves them into the database. ``spool = false``
+    answers without waiting: a crash then loses the last second of records.
+    """
+
+    spool: bool = True
+    spool_dir: Path = Path("audit-spool")
+
+
 class Settings(_Model):
     """The whole configuration. ``base_dir`` is the config file's folder (relative paths)."""
 
@@ -183,6 +196,7 @@ class Settings(_Model):
     database: DatabaseSettings = DatabaseSettings()
     passwords: PasswordSettings = PasswordSettings()
     log: LogSettings = LogSettings()
+    audit: AuditSettings = AuditSettings()
     plans: dict[str, PlanSettings | tuple[PlanSettings, ...]] = Field(default_factory=dict)
     default_plan: str = ""
     plan_claim: str = ""

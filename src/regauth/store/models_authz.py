@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from regauth.store.models import Base
@@ -47,6 +57,15 @@ class AuditRow(Base):
     client_ip: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str] = mapped_column(String(64), default="", server_default=text("''"))
     document: Mapped[str] = mapped_column(Text)
+
+
+class AuditSpoolRow(Base):
+    """How many bytes of a local audit spool segment are in ``audit_events`` (migration 0006)."""
+
+    __tablename__ = "audit_spool"
+
+    segment: Mapped[str] = mapped_column(String(255), primary_key=True)
+    drained: Mapped[int] = mapped_column(BigInteger)
 
 
 class ReplayRow(Base):

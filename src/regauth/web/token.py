@@ -77,6 +77,8 @@ async def _answer(state: AppState, credential: Credential | None, req: TokenRequ
     try:
         issued = await state.service().issue(credential, req)
     finally:
+        # The decision's audit record is on disk before the answer leaves (group commit).
+        await state.runtime.audit.durable()
         state.metrics.latency.observe(time.perf_counter() - started)
     state.metrics.issued.inc()
     return Response(_body(issued), 200, {"Cache-Control": "no-store"}, "application/json")

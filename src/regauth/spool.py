@@ -1,0 +1,249 @@
+"""The local audit spool: a record is on disk before its answer is sent, in the database soon after.
+
+Every worker process appends its audit records to its own segment file in
+``[audit] spool_dir`` (one JSON array per line) and holds an exclusive
+``flock`` on it while it lives. Writes are *group commits*: one task writes
+and fsyncs whatever accumulated, in a worker thread, while the event loop
+goes on; the records that arrive during one fsync form the next group. A
+request waits for its group's fsync (:meth:`Spool.durable`), never for the
+database, so the price is about one fsync of latency and nothing per record.
+
+:class:`~regauth.audit.DatabaseAudit` drains the rows into the database in
+batches; each batch's transaction also records how far the segment is
+drained (table ``audit_spool``), so after a crash :func:`recover` replays
+exactly the rows past that point — from any segment whose owner is gone (its
+lock is free) — and deletes the file. A fully drained segment is replaced by
+a new one once it exceeds ``max_segment`` bytes.
+
+If the spool cannot be written (disk full), the error is logged, answers no
+longer wait, and the records still reach the database from memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+import anyio.to_thread
+import orjson
+
+log = logging.getLogger("regauth.audit")
+SUFFIX = ".spool"
+COLUMNS = ("at", "outcome", "subject", "source", "service", "client_ip", "error_code", "document")
+Row = dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """The end of a record in a segment: everything before ``offset`` is that far."""
+
+    segment: str
+    offset: int
+
+
+class RowSink(Protocol):
+    async def add_many(
+        self, rows: Sequence[Row], *, checkpoint: Position | None = None
+    ) -> None: ...
+
+    async def drained(self) -> dict[str, int]: ...
+
+    async def forget_segments(self, segments: Sequence[str]) -> None: ...
+
+
+def encode(row: Row) -> bytes:
+    at = row["at"]
+    values = [at.isoformat() if isinstance(at, datetime) else at]
+    values += [row.get(c) for c in COLUMNS[1:]]
+    return orjson.dumps(values) + b"\n"
+
+
+def decode(line: bytes) -> Row | None:
+    """A row from one complete line; None for a torn or foreign line."""
+    try:
+        values = orjson.loads(line)
+        row: Row = dict(zip(COLUMNS, values, strict=True))
+        row["at"] = datetime.fromisoformat(str(row["at"]))
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return None
+    return row
+
+
+class Spool:
+    """This process's segment: append, wait for the group's fsync, rotate when drained."""
+
+    def __init__(self, directory: Path, *, max_segment: int = 64 * 1024 * 1024) -> None:
+        self._dir = directory
+        self._max = max_segment
+        self._serial = 0
+        self._fd = -1
+        self._segment = ""
+        self._buffer: list[bytes] = []
+        self._size = 0  # bytes appended to this segment (written or in the buffer)
+        self._synced = 0  # bytes known to be on disk
+        self._drained = 0  # bytes known to be in the database
+        self._wakeup = anyio.Event()
+        self._group_done = anyio.Event()
+        self._broken = False
+
+    @property
+    def directory(self) -> Path:
+        return self._dir
+
+    @property
+    def segment(self) -> str:
+        return self._segment
+
+    def append(self, line: bytes) -> Position:
+        if self._fd < 0 or self._rotation_due():
+            self._open_segment()
+        self._buffer.append(line)
+        self._size += len(line)
+        self._wakeup.set()
+        return Position(self._segment, self._size)
+
+    async def durable(self, position: Position) -> None:
+        """Return once ``position`` is on disk (a rotated segment was fully synced)."""
+        while position.segment == self._segment and self._synced < position.offset:
+            if self._broken:
+                return
+            done = self._group_done
+            await done.wait()
+
+    def drained(self, position: Position) -> None:
+        if position.segment == self._segment:
+            self._drained = max(self._drained, position.offset)
+
+    async def run(self) -> None:
+        """The group-commit loop (one per process)."""
+        while True:
+            await self._wakeup.wait()
+            self._wakeup = anyio.Event()
+            data, upto, fd = b"".join(self._buffer), self._size, self._fd
+            self._buffer = []
+            if data:
+                try:
+                    await anyio.to_thread.run_sync(_write_and_sync, fd, data)
+                except OSError as exc:
+                    if not self._broken:
+                        log.error("audit spool unusable, answers no longer wait for it: %s", exc)
+                    self._broken = True
+            self._synced = upto
+            done, self._group_done = self._group_done, anyio.Event()
+            done.set()
+
+    def close(self) -> None:
+        """Close the segment; delete it when everything in it reached the database."""
+        if self._fd < 0:
+            return
+        os.close(self._fd)
+        self._fd = -1
+        if self._drained >= self._size:
+            with contextlib.suppress(OSError):
+                (self._dir / (self._segment + SUFFIX)).unlink()
+
+    def _rotation_due(self) -> bool:
+        settled = self._drained == self._synced == self._size and not self._buffer
+        return settled and self._size >= self._max
+
+    def _open_segment(self) -> None:
+        old = (self._fd, self._dir / (self._segment + SUFFIX)) if self._fd >= 0 else None
+        self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._serial += 1
+        name = f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}-{self._serial}"
+        path = self._dir / (name + SUFFIX)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        fd = os.open(path, flags, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _sync_directory(self._dir)
+        self._fd, self._segment = fd, name
+        self._size = self._synced = self._drained = 0
+        if old is not None:  # fully drained: its checkpoint row goes with the next recovery
+            os.close(old[0])
+            with contextlib.suppress(OSError):
+                old[1].unlink()
+
+
+def _write_and_sync(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+    os.fdatasync(fd)
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+async def recover(directory: Path, sink: RowSink, *, chunk: int = 500) -> int:
+    """Replay the undrained rows of every segment whose owner is gone; returns how many."""
+    paths = await anyio.to_thread.run_sync(_segments, directory)
+    if paths is None:
+        return 0
+    drained = await sink.drained()
+    replayed = 0
+    present: set[str] = set()
+    for path in paths:
+        present.add(path.stem)
+        replayed += await _replay(path, drained.get(path.stem, 0), sink, chunk)
+    gone = [s for s in drained if s not in present]
+    if gone:
+        await sink.forget_segments(gone)
+    return replayed
+
+
+async def _replay(path: Path, start: int, sink: RowSink, chunk: int) -> int:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return 0
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return 0  # its worker is alive
+        data = await anyio.to_thread.run_sync(_read_from, fd, start)
+        rows: list[tuple[Row, Position]] = []
+        offset = start
+        for line in data.splitlines(keepends=True):
+            offset += len(line)
+            row = decode(line) if line.endswith(b"\n") else None
+            if row is not None:
+                rows.append((row, Position(path.stem, offset)))
+        for first in range(0, len(rows), chunk):
+            part = rows[first : first + chunk]
+            await sink.add_many([r for r, _ in part], checkpoint=part[-1][1])
+        await anyio.to_thread.run_sync(path.unlink)
+        await sink.forget_segments([path.stem])
+        if rows:
+            log.warning("recovered %d audit records from %s", len(rows), path.name)
+        return len(rows)
+    finally:
+        os.close(fd)
+
+
+def _segments(directory: Path) -> list[Path] | None:
+    return sorted(directory.glob("*" + SUFFIX)) if directory.is_dir() else None
+
+
+def _read_from(fd: int, start: int) -> bytes:
+    os.lseek(fd, start, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)

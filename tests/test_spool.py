@@ -1,0 +1,114 @@
+"""The local audit spool: group-committed before the answer, drained exactly once after a crash."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from regauth.audit import DatabaseAudit
+from regauth.spool import SUFFIX, Spool, decode, encode, recover
+from regauth.store import AuditStore, Database
+from tests.conftest import Instance
+from tests.test_audit import event
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def store(instance: Instance) -> AsyncIterator[AuditStore]:
+    db = Database(instance.settings.database_url)
+    yield AuditStore(db)
+    await db.dispose()
+
+
+async def _count(store: AuditStore) -> int:
+    return len(await store.list(limit=10_000))
+
+
+def test_a_line_round_trips() -> None:
+    audit = DatabaseAudit(None, spool=None)  # type: ignore[arg-type]
+    audit.record(event(1))
+    row = audit._pending[0][0]
+    assert decode(encode(row)) == row
+    assert decode(b'["torn') is None
+    assert decode(b"[1, 2]\n") is None
+
+
+@pytest.mark.anyio
+async def test_durable_waits_for_the_groups_fsync_then_the_rows_drain(
+    tmp_path: Path, store: AuditStore
+) -> None:
+    spool = Spool(tmp_path / "spool")
+    audit = DatabaseAudit(store, spool=spool)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(spool.run)
+        for n in range(10):
+            audit.record(event(n))
+        (segment,) = (tmp_path / "spool").glob("*" + SUFFIX)
+        assert segment.stat().st_size == 0  # appended in memory: nothing written yet
+        with anyio.fail_after(5):
+            await audit.durable()
+        lines = segment.read_bytes().splitlines(keepends=True)
+        assert len(lines) == 10
+        assert await _count(store) == 0  # on disk, not yet in the database
+        await audit.flush()
+        assert await _count(store) == 10
+        assert (await store.drained()) == {segment.stem: segment.stat().st_size}
+        tasks.cancel_scope.cancel()
+    await audit.close()
+    assert not segment.exists()  # fully drained: deleted
+
+
+@pytest.mark.anyio
+async def test_a_dead_workers_segment_is_replayed_exactly_once(
+    tmp_path: Path, store: AuditStore
+) -> None:
+    spool = Spool(tmp_path / "spool")
+    audit = DatabaseAudit(store, spool=spool, chunk=3)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(spool.run)
+        for n in range(4):
+            audit.record(event(n))
+        await audit.flush()  # these 4 reach the database, with their drain mark
+        for n in range(4, 9):
+            audit.record(event(n))
+        await audit.durable()  # these 5 are only on disk when the worker "dies"
+        tasks.cancel_scope.cancel()
+    assert await recover(tmp_path / "spool", store) == 0  # its owner still holds the lock
+    os.close(spool._fd)  # the process dies: its lock goes with it
+    (segment,) = (tmp_path / "spool").glob("*" + SUFFIX)
+    with segment.open("ab") as f:
+        f.write(b'["2026-11-23T00:00:00+00:00", "iss')  # a torn last write
+    assert await recover(tmp_path / "spool", store) == 5
+    assert await _count(store) == 9
+    assert not segment.exists()
+    assert await store.drained() == {}
+    assert await recover(tmp_path / "spool", store) == 0
+
+
+@pytest.mark.anyio
+async def test_a_drained_segment_is_replaced_when_large(tmp_path: Path, store: AuditStore) -> None:
+    spool = Spool(tmp_path / "spool", max_segment=1)
+    audit = DatabaseAudit(store, spool=spool)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(spool.run)
+        audit.record(event(1))
+        await audit.durable()
+        await audit.flush()
+        first = spool.segment
+        audit.record(event(2))  # the first segment is drained and over the size: replaced
+        assert spool.segment != first
+        assert [p.stem for p in (tmp_path / "spool").glob("*" + SUFFIX)] == [spool.segment]
+        await audit.durable()
+        await audit.flush()
+        tasks.cancel_scope.cancel()
+    await recover(tmp_path / "spool", store)  # forgets the first segment's mark
+    assert set(await store.drained()) == {spool.segment}
+    assert await _count(store) == 2
