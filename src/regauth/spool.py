@@ -195,19 +195,17 @@ async def recover(directory: Path, sink: RowSink, *, chunk: int = 500) -> int:
     paths = await anyio.to_thread.run_sync(_segments, directory)
     if paths is None:
         return 0
-    drained = await sink.drained()
     replayed = 0
-    present: set[str] = set()
     for path in paths:
-        present.add(path.stem)
-        replayed += await _replay(path, drained.get(path.stem, 0), sink, chunk)
-    gone = [s for s in drained if s not in present]
+        replayed += await _replay(path, sink, chunk)
+    present = {p.stem for p in paths}
+    gone = [s for s in await sink.drained() if s not in present]
     if gone:
         await sink.forget_segments(gone)
     return replayed
 
 
-async def _replay(path: Path, start: int, sink: RowSink, chunk: int) -> int:
+async def _replay(path: Path, sink: RowSink, chunk: int) -> int:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -216,7 +214,10 @@ async def _replay(path: Path, start: int, sink: RowSink, chunk: int) -> int:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return 0  # its worker is alive
+            return 0  # its worker is alive, or another one is replaying it
+        if not _still_there(fd, path):
+            return 0  # replayed and deleted by another worker meanwhile
+        start = (await sink.drained()).get(path.stem, 0)  # read under the lock
         data = await anyio.to_thread.run_sync(_read_from, fd, start)
         rows: list[tuple[Row, Position]] = []
         offset = start
@@ -235,6 +236,13 @@ async def _replay(path: Path, start: int, sink: RowSink, chunk: int) -> int:
         return len(rows)
     finally:
         os.close(fd)
+
+
+def _still_there(fd: int, path: Path) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except OSError:
+        return False
 
 
 def _segments(directory: Path) -> list[Path] | None:
