@@ -11,6 +11,7 @@ record's fsync and its answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from pathlib import Path
@@ -38,6 +39,8 @@ def test_kill_9_under_load_loses_no_acknowledged_audit_record(tmp_path: Path) ->
     try:
         params = {"service": SERVICE, "scope": "repository:public/base:pull"}
 
+        enough = asyncio.Event()
+
         async def connection(deadline: float) -> None:
             nonlocal acknowledged
             async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
@@ -48,12 +51,14 @@ def test_kill_9_under_load_loses_no_acknowledged_audit_record(tmp_path: Path) ->
                         return  # the server is gone
                     if r.status_code == 200:
                         acknowledged += 1
+                        if acknowledged >= KILL_AFTER:
+                            enough.set()
 
         async def load_then_kill() -> None:
             deadline = time.monotonic() + 60
             tasks = [asyncio.create_task(connection(deadline)) for _ in range(CONNECTIONS)]
-            while acknowledged < KILL_AFTER and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(enough.wait(), timeout=60)
             server.kill()  # SIGKILL to the server and both workers, mid-load
             await asyncio.gather(*tasks)
 
