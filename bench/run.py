@@ -92,6 +92,7 @@ class Scenario:
     name: str
     path: str
     headers: tuple[str, ...] = ()
+    lua: str = ""  # a wrk script (POST bodies, mixed requests); path and headers then unused
 
 
 @dataclass
@@ -161,11 +162,18 @@ def ensure_wrk() -> str:
 
 
 def run_wrk(
-    wrk: str, url: str, headers: tuple[str, ...], duration: int, connections: int
+    wrk: str,
+    url: str,
+    headers: tuple[str, ...],
+    duration: int,
+    connections: int,
+    script: Path | None = None,
 ) -> tuple[float, float, float, int]:
     cmd = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
     for h in headers:
         cmd += ["-H", h]
+    if script is not None:
+        cmd += ["-s", str(script)]
     cmd.append(url)
     out = subprocess.run(
         cmd, capture_output=True, text=True, check=True, timeout=duration + 60
@@ -242,6 +250,72 @@ def pat(name: str) -> Callable[[Path], Scenario]:
     return make
 
 
+REFRESH = "@REFRESH_TOKEN@"  # replaced once the server runs: it issues the token
+
+
+def refresh_token(port: int) -> str:
+    """What `docker login` stores: a refresh token from an offline Basic login."""
+    import httpx
+
+    url = f"http://127.0.0.1:{port}/token?service={SERVICE}&offline_token=true&client_id=bench"
+    return str(httpx.get(url, auth=("alice", "alice-pw")).json()["refresh_token"])
+
+
+def _lua_request(method: str, path: str, headers: dict[str, str], body: str = "") -> str:
+    fields = ", ".join(f'["{k}"] = "{v}"' for k, v in headers.items())
+    return f'wrk.format("{method}", "{path}", {{{fields}}}, "{body}")'
+
+
+def lua_rotation(requests: list[str]) -> str:
+    """A wrk script sending the given requests in turn, on every connection."""
+    return (
+        "local requests = {" + ", ".join(requests) + "}\n"
+        "local i = 0\n"
+        "request = function()\n  i = i % #requests + 1\n  return requests[i]\nend\n"
+    )
+
+
+def refresh_form(token: str) -> str:
+    scope = "repository:alice/app:pull,push"
+    return (
+        f"grant_type=refresh_token&service={SERVICE}&client_id=bench&scope={scope}"
+        f"&refresh_token={token}"
+    )
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def refresh_grant(name: str) -> Callable[[Path], Scenario]:
+    """POST grant_type=refresh_token: what docker sends for every operation after login."""
+
+    def make(config: Path) -> Scenario:
+        request = _lua_request("POST", "/token", FORM, refresh_form(REFRESH))
+        return Scenario(name, "/token", lua=lua_rotation([request]))
+
+    return make
+
+
+def mixed(name: str) -> Callable[[Path], Scenario]:
+    """Basic, PAT, refresh, API key and anonymous requests in turn (one CI farm's traffic)."""
+
+    def make(config: Path) -> Scenario:
+        out = regauth(config, "tokens", "create", "--user", "alice")
+        pat_secret = out.strip().splitlines()[-1]
+        auth = lambda header: {"Authorization": header.removeprefix("Authorization: ")}  # noqa: E731
+        public = f"/token?service={SERVICE}&scope=repository:public/base:pull"
+        requests = [
+            _lua_request("GET", user_scope(), auth(basic("alice", "alice-pw"))),
+            _lua_request("GET", user_scope(), auth(basic("alice", pat_secret))),
+            _lua_request("POST", "/token", FORM, refresh_form(REFRESH)),
+            _lua_request("GET", public, {"Authorization": f"Bearer {API_KEY}"}),
+            _lua_request("GET", public, {}),
+        ]
+        return Scenario(name, "/token", lua=lua_rotation(requests))
+
+    return make
+
+
 def api_key(_: Path) -> Scenario:
     path = f"/token?service={SERVICE}&scope=repository:public/base:pull"
     return Scenario("api-key-bearer", path, (f"Authorization: Bearer {API_KEY}",))
@@ -261,7 +335,19 @@ def setups(oidc: str | None) -> list[Setup]:
             "default",
             extra=API_KEYS,
             env={"BENCH_API_KEY_HASH": fingerprint},
-            scenarios=[anonymous, basic_login("basic-login-cached"), api_key],
+            scenarios=[
+                anonymous,
+                basic_login("basic-login-cached"),
+                api_key,
+                pat("pat-basic"),
+                refresh_grant("refresh-grant"),
+                mixed("mixed"),
+            ],
+        ),
+        Setup(
+            "no-spool",
+            extra="[audit]\nspool = false\n",
+            scenarios=[basic_login("basic-login-cached-no-spool"), mixed("mixed-no-spool")],
         ),
         Setup(
             "no-cache",
@@ -349,8 +435,15 @@ def measure_setup(
         wait_ready(f"http://127.0.0.1:{port}/healthz", server)
         for sc in scenarios:
             url = f"http://127.0.0.1:{port}{sc.path}"
-            run_wrk(wrk, url, sc.headers, 1, 4)  # warm up: caches, connections
-            rps, p50, p99, errors = run_wrk(wrk, url, sc.headers, opts.duration, opts.connections)
+            script = None
+            if sc.lua:
+                script = tmp / f"{sc.name}.lua"
+                lua = sc.lua.replace(REFRESH, refresh_token(port)) if REFRESH in sc.lua else sc.lua
+                script.write_text(lua)
+            run_wrk(wrk, url, sc.headers, 1, 4, script)  # warm up: caches, connections
+            rps, p50, p99, errors = run_wrk(
+                wrk, url, sc.headers, opts.duration, opts.connections, script
+            )
             results.append(Result(sc.name, rps, p50, p99, rss_mib(server.pid), errors))
     finally:
         stop(server)

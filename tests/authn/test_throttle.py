@@ -386,3 +386,13 @@ async def test_cached_snapshot_is_read_once_by_concurrent_checks(
             for n in range(16):
                 tasks.start_soon(throttle.check, f"user{n}", "192.0.2.1")
     assert seen == ["SELECT"]
+
+
+async def test_concurrent_successes_share_one_fresh_read(db: Database, clock: FrozenClock) -> None:
+    throttle = Throttle.build(db, SETTINGS, clock, cache_seconds=1)
+    await throttle.check("warm", "192.0.2.1")
+    with statements(db) as seen:
+        async with anyio.create_task_group() as tasks:
+            for n in range(16):
+                tasks.start_soon(throttle.succeeded, f"user{n}", "192.0.2.1")
+    assert seen in (["SELECT"], ["SELECT", "SELECT"])  # the first round, then all the others

@@ -22,9 +22,10 @@ server's default, ``database.cache_seconds``), a lookup in a snapshot of all
 active counters that is re-read at most once per ``cache_seconds``, plus this
 process's own failures since; failures recorded by other workers in the last
 ``cache_seconds`` may be missed, so a guesser may get that many extra tries.
-``succeeded`` reads the account's counter afresh (one indexed SELECT, never
-a write on a clean account). When the account — or a counter this process
-knows of failures on — has failures, the decision to let the correct
+``succeeded`` reads the account's counter afresh (never a write on a clean
+account; concurrent logins share one indexed SELECT, :class:`GroupRead`).
+When the account — or a counter this process knows of failures on — has
+failures, the decision to let the correct
 credential through and the reset are one atomic write transaction shared by
 every worker: once any worker answered 429, no worker accepts the account's
 password until the window ends, however old its snapshot. The per-address
@@ -37,7 +38,10 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+import anyio
 
 from regauth.config.throttle import ThrottleSettings
 from regauth.domain.rules import parse_address
@@ -74,6 +78,7 @@ class Throttle:
         self._snapshot_until: datetime | None = None
         self._local: dict[str, FailureCount] = {}  # this process's failures since the snapshot
         self._reads: SingleFlight[str] = SingleFlight()  # one snapshot read at a time
+        self._fresh = GroupRead(store)
 
     @classmethod
     def build(
@@ -131,7 +136,7 @@ class Throttle:
         now = self._clock.now()
         suspect = {k: n for k, n in limits.items() if self._dirty.get(k, now) > now}
         account = f"account:{username}" if username else None
-        if account in limits and account not in suspect and await self._store.counts([account]):
+        if account in limits and account not in suspect and await self._fresh.count(account):
             suspect[account] = limits[account]
         if not suspect:
             return
@@ -190,6 +195,53 @@ class Throttle:
         self._next_purge = now + self._store.window
         await self._store.purge()
         self._dirty = {k: end for k, end in self._dirty.items() if end > now}
+
+
+@dataclass(eq=False)
+class _Round:
+    keys: set[str] = field(default_factory=set)
+    done: anyio.Event = field(default_factory=anyio.Event)
+    led: bool = False
+    found: dict[str, FailureCount] = field(default_factory=dict)
+    error: Exception | None = None
+
+
+class GroupRead:
+    """Fresh counter reads shared by concurrent callers: one query per round, not per login.
+
+    A caller joins the round being formed; its first member waits for the
+    previous round's query to finish, closes the round and reads every key in
+    it. So each answer comes from a query that started after the caller
+    asked — fresh enough to see a lock set before — while under load the
+    database sees about one query per query time, whatever the request rate.
+    """
+
+    def __init__(self, store: FailureStore) -> None:
+        self._store = store
+        self._forming: _Round | None = None
+        self._reading = anyio.Lock()
+
+    async def count(self, key: str) -> FailureCount | None:
+        round_ = self._forming
+        if round_ is None:
+            round_ = self._forming = _Round()
+        round_.keys.add(key)
+        if round_.led:
+            await round_.done.wait()
+        else:
+            round_.led = True
+            async with self._reading:
+                if self._forming is round_:
+                    self._forming = None  # later callers form the next round
+                try:
+                    round_.found = await self._store.counts(round_.keys)
+                except Exception as exc:  # every member of the round sees it
+                    round_.error = exc
+                finally:
+                    round_.done.set()
+        if round_.error is not None:
+            raise round_.error
+        return round_.found.get(key)
 
 
 def address_key(client_ip: str) -> str:
