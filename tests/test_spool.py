@@ -112,3 +112,17 @@ async def test_a_drained_segment_is_replaced_when_large(tmp_path: Path, store: A
     await recover(tmp_path / "spool", store)  # forgets the first segment's mark
     assert set(await store.drained()) == {spool.segment}
     assert await _count(store) == 2
+
+
+@pytest.mark.anyio
+async def test_without_the_group_commit_loop_durable_syncs_at_once(
+    tmp_path: Path, store: AuditStore
+) -> None:
+    spool = Spool(tmp_path / "spool")
+    audit = DatabaseAudit(store, spool=spool)
+    audit.record(event(1))
+    with anyio.fail_after(5):  # e.g. a reload cancelled the old runtime's loop
+        await audit.durable()
+    (segment,) = (tmp_path / "spool").glob("*" + SUFFIX)
+    assert len(segment.read_bytes().splitlines()) == 1
+    await audit.close()

@@ -95,6 +95,7 @@ class Spool:
         self._wakeup = anyio.Event()
         self._group_done = anyio.Event()
         self._broken = False
+        self._running = False
 
     @property
     def directory(self) -> Path:
@@ -117,6 +118,9 @@ class Spool:
         while position.segment == self._segment and self._synced < position.offset:
             if self._broken:
                 return
+            if not self._running:  # no group-commit loop (stopped by a reload, or a test)
+                self._sync_now()
+                return
             done = self._group_done
             await done.wait()
 
@@ -125,22 +129,44 @@ class Spool:
             self._drained = max(self._drained, position.offset)
 
     async def run(self) -> None:
-        """The group-commit loop (one per process)."""
-        while True:
-            await self._wakeup.wait()
-            self._wakeup = anyio.Event()
-            data, upto, fd = b"".join(self._buffer), self._size, self._fd
-            self._buffer = []
-            if data:
-                try:
-                    await anyio.to_thread.run_sync(_write_and_sync, fd, data)
-                except OSError as exc:
-                    if not self._broken:
-                        log.error("audit spool unusable, answers no longer wait for it: %s", exc)
-                    self._broken = True
-            self._synced = upto
-            done, self._group_done = self._group_done, anyio.Event()
-            done.set()
+        """The group-commit loop (one per process); what is left is synced when it stops."""
+        self._running = True
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup = anyio.Event()
+                data, upto, fd = b"".join(self._buffer), self._size, self._fd
+                self._buffer = []
+                if data:
+                    try:
+                        await anyio.to_thread.run_sync(_write_and_sync, fd, data)
+                    except OSError as exc:
+                        self._give_up(exc)
+                self._group_committed(upto)
+        finally:
+            self._running = False
+            self._sync_now()
+
+    def _sync_now(self) -> None:
+        """Write and fsync the buffer in the caller's thread (the loop is not running)."""
+        data, upto = b"".join(self._buffer), self._size
+        self._buffer = []
+        if data and self._fd >= 0 and not self._broken:
+            try:
+                _write_and_sync(self._fd, data)
+            except OSError as exc:
+                self._give_up(exc)
+        self._group_committed(upto)
+
+    def _group_committed(self, upto: int) -> None:
+        self._synced = max(self._synced, upto)
+        done, self._group_done = self._group_done, anyio.Event()
+        done.set()
+
+    def _give_up(self, exc: OSError) -> None:
+        if not self._broken:
+            log.error("audit spool unusable, answers no longer wait for it: %s", exc)
+        self._broken = True
 
     def close(self) -> None:
         """Close the segment; delete it when everything in it reached the database."""
