@@ -346,7 +346,8 @@ def setups(oidc: str | None) -> list[Setup]:
         ),
         Setup(
             "no-spool",
-            extra="[audit]\nspool = false\n",
+            extra=API_KEYS + "[audit]\nspool = false\n",
+            env={"BENCH_API_KEY_HASH": fingerprint},
             scenarios=[basic_login("basic-login-cached-no-spool"), mixed("mixed-no-spool")],
         ),
         Setup(

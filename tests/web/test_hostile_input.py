@@ -1,20 +1,27 @@
 """Malformed and hostile requests: always a 4xx problem, never a 5xx (generated cases).
 
-The generator is seeded (reproducible): every failing case prints its seed
-index. Requests are driven straight into the ASGI application as served (the
+The generator is seeded (reproducible): every failing case prints its index.
+Requests are driven straight into the ASGI application as served (the
 ``/token`` fast path in front of Starlette), so raw bytes reach every header,
-parameter and body field exactly as a hostile client could send them.
+parameter and body field exactly as a hostile client could send them. The
+last test sends raw bytes to a real server (chunked framing, a declared
+10 GiB body, requests granian answers itself).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import random
+import socket
 import string
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import quote_from_bytes
 
+import httpx2 as httpx
 import orjson
 import pytest
 from starlette.testclient import TestClient
@@ -22,6 +29,8 @@ from starlette.testclient import TestClient
 from regauth.web.app import create_asgi
 from regauth.web.problems import MEDIA_TYPE
 from tests.conftest import Instance
+from tests.web.live_server import SERVICE as LIVE_SERVICE
+from tests.web.live_server import make_server, running
 
 CASES = 2000
 SEED = 9_2026
@@ -392,3 +401,81 @@ def test_framework_errors_are_problems(
     assert r.json()["code"] == code
     if path == "/token":
         assert r.headers["allow"] == "GET, HEAD, POST"
+
+
+def _raw(port: int, request: bytes, timeout: float = 10) -> tuple[int, bytes, bytes]:
+    """Send bytes as they are; the status line, head and body of the answer (0 when none)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        with contextlib.suppress(OSError):  # the server may answer before reading it all
+            conn.sendall(request)
+        with contextlib.suppress(OSError):
+            conn.shutdown(socket.SHUT_WR)
+        answer = b""
+        with contextlib.suppress(TimeoutError, OSError):
+            while chunk := conn.recv(65536):
+                answer += chunk
+                if b"\r\n\r\n" in answer and _complete(answer):
+                    break
+    if not answer.startswith(b"HTTP/1."):
+        return 0, b"", b""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), head, body
+
+
+def _complete(answer: bytes) -> bool:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":")[1])
+    return True
+
+
+def _post(body: bytes, *headers: bytes) -> bytes:
+    lines = [b"POST /token HTTP/1.1", b"Host: 127.0.0.1"]
+    lines += [b"Content-Type: application/x-www-form-urlencoded", *headers]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def test_a_real_server_refuses_hostile_framing_with_4xx(tmp_path: Path) -> None:
+    server = make_server(tmp_path / "srv")
+    with running(server, workers=1):
+        port = server.port
+        form = f"grant_type=password&username=u&password=p&service={LIVE_SERVICE}".encode()
+        cases = {
+            "broken chunked framing": _post(b"5\r\nab\r\nzz\r\n", b"Transfer-Encoding: chunked"),
+            "chunked body over the limit": _post(
+                b"".join(b"4000\r\n" + b"a" * 0x4000 + b"\r\n" for _ in range(2)) + b"0\r\n\r\n",
+                b"Transfer-Encoding: chunked",
+            ),
+            "10 GiB declared": _post(form, b"Content-Length: 10737418240"),
+            "non-ASCII Basic": b"GET /token?service=x HTTP/1.1\r\nHost: a\r\n"
+            + "Authorization: Basic é€…".encode()
+            + b"\r\n\r\n",
+            "raw 0x80 Basic": b"GET /token HTTP/1.1\r\nHost: a\r\n"
+            b"Authorization: Basic \x80\r\n\r\n",
+        }
+        for name, request in cases.items():
+            started = time.monotonic()
+            status, head, body = _raw(port, request)
+            assert 400 <= status < 500, f"{name}: {status} {head!r}"
+            assert time.monotonic() - started < 5, name  # nothing waits for a 10 GiB body
+            if status != 400 or body:
+                assert b"application/problem+json" in head, f"{name}: {head!r}"
+        # granian's own answers, before regauth sees the request (documented in the README)
+        own = {
+            "control bytes in the request line": (
+                b"GET /to\x01ken HTTP/1.1\r\nHost: a\r\n\r\n",
+                400,
+            ),
+            "64 KiB URI": (b"GET /token?" + b"a" * 65536 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414),
+            "1000 headers": (
+                b"GET /token HTTP/1.1\r\n"
+                + b"".join(b"X-%d: v\r\n" % i for i in range(1000))
+                + b"\r\n",
+                431,
+            ),
+        }
+        seen = {name: _raw(port, request)[0] for name, (request, _) in own.items()}
+        assert seen == {name: status for name, (_, status) in own.items()}, seen
+        assert httpx.get(server.url + "/healthz").status_code == 200
+    assert "Traceback" not in server.log_text()
