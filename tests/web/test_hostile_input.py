@@ -408,8 +408,6 @@ def _raw(port: int, request: bytes, timeout: float = 10) -> tuple[int, bytes, by
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
         with contextlib.suppress(OSError):  # the server may answer before reading it all
             conn.sendall(request)
-        with contextlib.suppress(OSError):
-            conn.shutdown(socket.SHUT_WR)
         answer = b""
         with contextlib.suppress(TimeoutError, OSError):
             while chunk := conn.recv(65536):
