@@ -41,7 +41,7 @@ from regauth.keys import Keyring, KeyStore, TokenSigner
 from regauth.ports import AsyncStage, Authenticator, CallerFacts, Clock, Outcome, Random
 from regauth.service import Decider, TokenPolicy, TokenService
 from regauth.store import AuditStore, Database, GroupStore, RuleStore, TokenStore, UserStore
-from regauth.store.cache import CachedRules, CachedTokens, CachedUsers
+from regauth.store.cache import CachedTokens, CachedUsers
 
 if TYPE_CHECKING:
     from regauth.authn.oidc import OidcAuthenticator
@@ -172,7 +172,7 @@ def build_decider(
 ) -> tuple[Decider, Closer]:
     """A Decider over ``db`` with the configured stages; the closer releases HTTP clients."""
     policy, close = build_policy(settings, clock, CollectorRegistry(), webhooks=webhooks)
-    return Decider(lambda: policy, DatabaseRules(RuleStore(db, clock)), clock), close
+    return Decider(lambda: policy, DatabaseRules(RuleStore(db, clock), clock), clock), close
 
 
 class ApiKeyHolder:
@@ -309,8 +309,8 @@ class Runtime:
         identity = IdentityChain([*sources, refresh])
         policy, close_policy = build_policy(settings, clock, registry or CollectorRegistry())
         closers.append(close_policy)
-        rules = CachedRules(db, clock, ttl)
-        decider = Decider(lambda: policy, DatabaseRules(rules), clock)
+        rules = RuleStore(db, clock)
+        decider = Decider(lambda: policy, DatabaseRules(rules, clock, ttl), clock)
         audit = DatabaseAudit(AuditStore(db), log_lines=settings.log.audit)
         service = TokenService(
             policy=lambda: policy,
