@@ -135,7 +135,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -432,10 +432,16 @@ def measure_setup(
         return []
     cmd = [str(BIN / "regauth"), "--config", str(config), "serve", "--port", str(port)]
     cmd += ["--workers", str(opts.workers)]
-    server = start(cmd, dict(os.environ, **setup.env), tmp / f"{setup.name}.log")
+    log = tmp / f"{setup.name}.log"
+    server = start(cmd, dict(os.environ, **setup.env), log)
     results = []
     try:
-        wait_ready(f"http://127.0.0.1:{port}/healthz", server)
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/healthz", server)
+        except SystemExit as exc:  # report it, and go on with the other setups
+            tail = log.read_text(errors="replace").splitlines()[-5:]
+            print(f"setup {setup.name} did not start: {exc}", *tail, sep="\n  ", file=sys.stderr)
+            return []
         for sc in scenarios:
             url = f"http://127.0.0.1:{port}{sc.path}"
             c = sc.connections or opts.connections

@@ -39,7 +39,7 @@ class Pattern:
     @classmethod
     def compile(cls, source: str) -> Pattern:
         template, names = _translate(source)
-        static = re.compile(template) if not names else None
+        static = re.compile(template.format()) if not names else None  # format: {{ → {
         return cls(source, template, names, static, _prefix=_literal_segments(source))
 
     @property
