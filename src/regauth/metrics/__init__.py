@@ -149,10 +149,11 @@ class MetricRegistry:
 
     directory: Path | None = None
     reader: bool = False  # True: reads the directory, writes nothing there (the `serve` process)
+    pid: int | None = None  # whose slot file (default: this process)
     families: dict[str, _Family] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.store = SlotFile(None if self.reader else self.directory)
+        self.store = SlotFile(None if self.reader else self.directory, self.pid)
 
     def declare(self, family: _Family) -> _Family:
         known = self.families.setdefault(family.name, family)

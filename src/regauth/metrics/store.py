@@ -26,7 +26,6 @@ import mmap
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
 
 log = logging.getLogger("regauth.metrics")
 ENV = "REGAUTH_METRICS_DIR"
@@ -39,7 +38,7 @@ class SlotFile:
 
     def __init__(self, directory: Path | None, pid: int | None = None) -> None:
         self._slots: dict[Key, int] = {}
-        self._keys: TextIO | None = None
+        self._keys: Path | None = None
         self._map: mmap.mmap | None = None
         if directory is None:
             self.values = memoryview(bytearray(8 * CAPACITY)).cast("d")
@@ -49,7 +48,8 @@ class SlotFile:
             raw.truncate(8 * CAPACITY)
             self._map = mmap.mmap(raw.fileno(), 8 * CAPACITY)
         self.values = memoryview(self._map).cast("d")
-        self._keys = (directory / f"{pid}.keys").open("a", encoding="utf-8")
+        self._keys = directory / f"{pid}.keys"
+        self._keys.touch()
 
     def slot(self, key: Key) -> int:
         """The slot of ``key``, allocated (and published) on first use."""
@@ -61,9 +61,9 @@ class SlotFile:
             log.warning("more than %d metric series in one process: %s not kept", CAPACITY, key)
             return CAPACITY - 1
         self._slots[key] = slot
-        if self._keys is not None:
-            self._keys.write(json.dumps([key[0], key[1]]) + "\n")
-            self._keys.flush()
+        if self._keys is not None:  # rare (a new series): open, append one line, close
+            with self._keys.open("a", encoding="utf-8") as keys:
+                keys.write(json.dumps([key[0], key[1]]) + "\n")
         return slot
 
     def local(self) -> dict[Key, float]:
