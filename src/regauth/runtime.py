@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from croniter import croniter
 
 from regauth.audit import DatabaseAudit
 from regauth.authn.apikeys import ApiKeys
@@ -236,6 +235,8 @@ class KeyringHolder:
         cron = self._settings.keys.rotate_cron
         if not cron:
             return
+        from croniter import croniter  # only when a schedule is configured
+
         while True:
             due: datetime = croniter(cron, self._clock.now()).get_next(datetime)
             await anyio.sleep(max(0.0, (due - self._clock.now()).total_seconds()))

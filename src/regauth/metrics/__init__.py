@@ -81,7 +81,6 @@ class _Metric:
     def __init__(self, registry: MetricRegistry, family: _Family) -> None:
         self._registry = registry
         self._family = family
-        self._children: dict[tuple[str, ...], object] = {}
 
     def _labels(self, values: tuple[str, ...]) -> Labels:
         if len(values) != len(self._family.labelnames):
@@ -96,6 +95,7 @@ class Counter(_Metric):
         base = name.removesuffix("_total")
         super().__init__(registry, registry.declare(_Family(base, help, "counter", (*labelnames,))))
         self._base = base
+        self._children: dict[tuple[str, ...], _CounterChild] = {}
         self._plain = None if labelnames else self.labels()
 
     def labels(self, *values: str) -> _CounterChild:
@@ -103,7 +103,6 @@ class Counter(_Metric):
         if child is None:
             key = (f"{self._base}_total", self._labels(values))
             child = self._children[values] = _CounterChild(self._registry.store, key)
-        assert isinstance(child, _CounterChild)
         return child
 
     def inc(self, amount: float = 1.0) -> None:
@@ -125,6 +124,7 @@ class Histogram(_Metric):
         super().__init__(
             registry, registry.declare(_Family(name, help, "histogram", (*labelnames,), bounds))
         )
+        self._children: dict[tuple[str, ...], _HistogramChild] = {}
         self._plain = None if labelnames else self.labels()
 
     def labels(self, *values: str) -> _HistogramChild:
@@ -134,7 +134,6 @@ class Histogram(_Metric):
             child = self._children[values] = _HistogramChild(
                 self._registry.store, self._family, labels
             )
-        assert isinstance(child, _HistogramChild)
         return child
 
     def observe(self, value: float) -> None:
