@@ -20,7 +20,8 @@ from regauth.runtime import Runtime
 import regauth.web.app
 
 async def main():
-    runtime = await Runtime.start(load_settings(Path(sys.argv[1]), {}), SystemClock(), SystemRandom())
+    settings = load_settings(Path(sys.argv[1]), {})
+    runtime = await Runtime.start(settings, SystemClock(), SystemRandom())
     await runtime.close()
 
 anyio.run(main)
