@@ -187,10 +187,12 @@ def test_two_workers_report_the_whole_server_and_survive_a_reload(tmp_path: Path
     init = ["init", "--dir", str(tmp_path), "--service", SERVICE, "--port", str(port)]
     env = _environment(REGAUTH_ADMIN_PASSWORD="metrics-admin-pw")
     subprocess.run([regauth, *init], env=env, check=True, capture_output=True)
-    base = f"http://{HOST}:{port}"
-    process = _serve(tmp_path, port, "--workers", "2")
+    base, scratch = f"http://{HOST}:{port}", tmp_path / "tmp"
+    scratch.mkdir()
+    process = _serve(tmp_path, port, "--workers", "2", TMPDIR=str(scratch))
     try:
         _wait(f"{base}/healthz", process, tmp_path / "serve.log")
+        (metrics_dir,) = scratch.glob("regauth-metrics-*")  # one directory for the server
         params = {"service": SERVICE, "scope": "repository:public/app:pull"}
         n = 30
         for _ in range(n):  # a new connection each: both workers answer some
@@ -203,8 +205,10 @@ def test_two_workers_report_the_whole_server_and_survive_a_reload(tmp_path: Path
         for _ in range(5):
             assert httpx.get(f"{base}/token", params=params, timeout=10).status_code == 200
         assert _scrapes(f"{base}/metrics", 6) == [float(n + 5)] * 6
+        assert len(list(metrics_dir.glob("*.values"))) >= 4  # 2 workers, then 2 respawned
     finally:
         _stop(process)
+    assert not list(scratch.iterdir())  # removed when the server stopped
     # off the public port: the serving process answers for the whole server
     process = _serve(
         tmp_path, port, "--workers", "2", REGAUTH_SERVER__METRICS_LISTEN=f"{HOST}:{side}"
