@@ -57,12 +57,14 @@ def test_processes_add_up_and_a_replaced_process_still_counts(tmp_path: Path) ->
             issued.inc()
         Counter(registry, "t_rejected_total", "rejected", ["reason"]).labels('a"b\n').inc()
     del two  # the process is gone; its file stays and keeps counting
+    again = MetricRegistry(tmp_path, pid=102)  # a new process that got the same pid
+    Counter(again, "t_issued_total", "issued").inc()
     reader = MetricRegistry(tmp_path, reader=True)
     assert reader.render() == b"\n"  # only declared families are rendered
-    assert reader.sample("t_issued_total") == 7.0
+    assert reader.sample("t_issued_total") == 8.0
     assert reader.sample("t_rejected_total", {"reason": 'a"b\n'}) == 2.0
     text = one.render().decode()
-    assert value(text, "t_issued_total") == 7.0
+    assert value(text, "t_issued_total") == 8.0
     assert value(text, 't_rejected_total{reason="a\\"b\\n"}') == 2.0
 
 

@@ -1,9 +1,9 @@
 """Metric values shared by every worker of one server: one slot file per process.
 
 Each process owns two files in the server's metrics directory (made by
-``regauth serve`` and named by ``$REGAUTH_METRICS_DIR``): ``<pid>.keys``, the
+``regauth serve`` and named by ``$REGAUTH_METRICS_DIR``): ``<pid>-<n>.keys``, the
 series it has used, one JSON line each, in slot order (append-only), and
-``<pid>.values``, a memory-mapped array of doubles, one per slot. Updating a
+``<pid>-<n>.values``, a memory-mapped array of doubles, one per slot. Updating a
 series is one in-place float addition on the mapping — no lock, no system
 call — because each file has exactly one writer, the process's event-loop
 thread. A scrape, in any process, reads every file and adds the values up per
@@ -43,12 +43,12 @@ class SlotFile:
         if directory is None:
             self.values = memoryview(bytearray(8 * CAPACITY)).cast("d")
             return
-        pid = os.getpid() if pid is None else pid
-        with (directory / f"{pid}.values").open("w+b") as raw:
+        stem = _claim(directory, os.getpid() if pid is None else pid)
+        with (directory / f"{stem}.values").open("r+b") as raw:
             raw.truncate(8 * CAPACITY)
             self._map = mmap.mmap(raw.fileno(), 8 * CAPACITY)
         self.values = memoryview(self._map).cast("d")
-        self._keys = directory / f"{pid}.keys"
+        self._keys = directory / f"{stem}.keys"
         self._keys.touch()
 
     def slot(self, key: Key) -> int:
@@ -68,6 +68,19 @@ class SlotFile:
 
     def local(self) -> dict[Key, float]:
         return {key: self.values[slot] for key, slot in self._slots.items()}
+
+
+def _claim(directory: Path, pid: int) -> str:
+    """A file name no other process of this server used: a reused pid must not erase
+    the counts of the dead process that had it first."""
+    for n in range(1000):
+        stem = f"{pid}-{n}"
+        try:
+            (directory / f"{stem}.values").open("xb").close()
+        except FileExistsError:
+            continue
+        return stem
+    raise OSError(f"no free metrics file name for pid {pid} in {directory}")
 
 
 def read_all(directory: Path | None, own: SlotFile) -> dict[Key, float]:
