@@ -1,8 +1,8 @@
-"""`make bench`: tokens/s and latency percentiles, side by side with a bare endpoint.
+"""`make bench`: tokens/s, latency, CPU per token and memory, next to two references.
 
 Every scenario runs against a real `regauth serve` (granian, one worker) and
-is compared with a bare ASGI "hello" on the same server in the same run, so
-the ratio survives a noisy machine. Load comes from `wrk` (installed with apt
+is compared with references served the same way in the same run, so the
+ratios survive a noisy machine. Load comes from `wrk` (installed with apt
 when missing) on loopback only; every run is bounded in time. Afterwards the
 cost of each authorization stage is measured in-process (µs per call).
 
@@ -11,6 +11,13 @@ cost of each authorization stage is measured in-process (µs per call).
 Two references are measured with the same server, workers and load: the bare
 ASGI "hello" (the ratio column) and a minimal ES256 token endpoint on
 Starlette (bench/minimal.py: what the framework plus one signature allow).
+
+Columns: tokens/s; p50/p99 latency; **CPU µs per token** = utime + stime of
+the server's whole process tree (from ``/proc/<pid>/stat``) during the run ÷
+the requests completed, and its ratio to the minimal endpoint's (the figure
+that survives a busy machine); RSS of the largest worker after start and
+after the load. Scale scenarios: 10 vs 10,000 config rules (+1,000 on the
+user and its groups), 100,000 users, and 16/64/256 connections.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import seed
 from stages import stage_costs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,12 +86,25 @@ class Options:
 
 
 @dataclass(frozen=True)
+class Load:
+    """What one wrk run measured."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int  # non-2xx answers plus socket errors
+
+
+@dataclass(frozen=True)
 class Result:
     name: str
     rps: float
     p50_ms: float
     p99_ms: float
-    rss_mib: float
+    cpu_us: float  # server CPU (whole process tree) per completed request
+    rss_start: float  # MiB, largest worker, before the load
+    rss_mib: float  # MiB, largest worker, after the load
     errors: int
 
 
@@ -93,6 +114,7 @@ class Scenario:
     path: str
     headers: tuple[str, ...] = ()
     lua: str = ""  # a wrk script (POST bodies, mixed requests); path and headers then unused
+    connections: int | None = None  # None: --connections
 
 
 @dataclass
@@ -104,6 +126,8 @@ class Setup:
     extra: str = ""
     env: dict[str, str] = field(default_factory=dict)
     scenarios: list[Callable[[Path], Scenario]] = field(default_factory=list)
+    rules: str = ""  # config rules after the standard ones ([[rules]] entries)
+    seed: Callable[[Path], None] | None = None  # fills the database (workdir) before serving
 
 
 def free_port() -> int:
@@ -112,7 +136,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -138,6 +162,19 @@ def rss_mib(pid: int) -> float:
         if m:
             sizes.append(int(m.group(1)) / 1024)
     return max(sizes[1:] or sizes or [0.0])
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` and all its descendants (granian's workers), in seconds."""
+    ticks = 0
+    for p in [pid, *children(pid)]:
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def children(pid: int) -> list[int]:
@@ -168,8 +205,8 @@ def run_wrk(
     duration: int,
     connections: int,
     script: Path | None = None,
-) -> tuple[float, float, float, int]:
-    cmd = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
+) -> Load:
+    cmd = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
     for h in headers:
         cmd += ["-H", h]
     if script is not None:
@@ -180,8 +217,35 @@ def run_wrk(
     ).stdout
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     rps = float(m.group(1)) if m else 0.0
+    done = re.search(r"(\d+) requests in", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rps, _latency(out, "50%"), _latency(out, "99%"), int(errors.group(1)) if errors else 0
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    failed = int(errors.group(1)) if errors else 0
+    failed += sum(map(int, sockets.groups())) if sockets else 0
+    p50, p99 = _latency(out, "50%"), _latency(out, "99%")
+    return Load(rps, p50, p99, int(done.group(1)) if done else 0, failed)
+
+
+def measure(
+    wrk: str,
+    name: str,
+    url: str,
+    pid: int,
+    sc_headers: tuple[str, ...],
+    c: int,
+    duration: int,
+    script: Path | None = None,
+) -> Result:
+    """Warm up, then one measured wrk run with the server's CPU and RSS around it."""
+    run_wrk(wrk, url, sc_headers, 1, 4, script)  # warm up: caches, connections
+    rss_start, cpu_start = rss_mib(pid), cpu_seconds(pid)
+    load = run_wrk(wrk, url, sc_headers, duration, c, script)
+    cpu = (cpu_seconds(pid) - cpu_start) / max(load.requests, 1) * 1e6
+    return Result(
+        name, load.rps, load.p50_ms, load.p99_ms, cpu, rss_start, rss_mib(pid), load.errors
+    )
 
 
 def _latency(out: str, label: str) -> float:
@@ -219,8 +283,11 @@ def prepare(workdir: Path, port: int, setup: Setup) -> Path:
     subprocess.run([str(BIN / "regauth"), *init], env=env, check=True, capture_output=True)
     config = workdir / "regauth.toml"
     text = config.read_text()
-    config.write_text(setup.top + text[: text.index("[[rules]]")] + setup.extra + RULES)
+    body = setup.top + text[: text.index("[[rules]]")] + setup.extra
+    config.write_text(body + setup.rules + RULES)
     regauth(config, "users", "add", "alice", "--password-stdin", stdin=b"alice-pw\n")
+    if setup.seed is not None:
+        setup.seed(workdir)
     return config
 
 
@@ -328,6 +395,37 @@ hash_env = "BENCH_API_KEY_HASH"
 """
 
 
+def connections(count: int) -> Callable[[Path], Scenario]:
+    return lambda _: Scenario(
+        f"basic-login-cached-c{count}", user_scope(), (basic("alice", "alice-pw"),), count
+    )
+
+
+def many_rules(workdir: Path) -> None:
+    seed.account_rules(workdir, "alice", groups=2, per_owner=334)  # 1,002 rules
+
+
+def many_users(workdir: Path) -> None:
+    from regauth.authn.passwords import PasswordHasher
+
+    seed.users(workdir, 100_000, PasswordHasher().hash("not-a-bench-password"))
+
+
+def scale_setups() -> list[Setup]:
+    """The rule-count, user-count and connection-count scenarios (issue 11)."""
+    return [
+        Setup("rules-10", rules=seed.global_rules(7), scenarios=[basic_login("rules-10")]),
+        Setup(
+            "rules-10000",
+            rules=seed.global_rules(10_000),
+            seed=many_rules,
+            scenarios=[basic_login("rules-10000+1000")],
+        ),
+        Setup("users-100k", seed=many_users, scenarios=[basic_login("users-100k")]),
+        Setup("connections", scenarios=[connections(c) for c in (16, 64, 256)]),
+    ]
+
+
 def setups(oidc: str | None) -> list[Setup]:
     fingerprint = "sha256:" + hashlib.sha256(API_KEY.encode()).hexdigest()
     found = [
@@ -360,7 +458,7 @@ def setups(oidc: str | None) -> list[Setup]:
     ]
     if oidc:
         found.append(oidc_setup(oidc))
-    return found
+    return found + scale_setups()
 
 
 def oidc_setup(issuer: str) -> Setup:
@@ -430,10 +528,16 @@ def measure_setup(
         return []
     cmd = [str(BIN / "regauth"), "--config", str(config), "serve", "--port", str(port)]
     cmd += ["--workers", str(opts.workers)]
-    server = start(cmd, dict(os.environ, **setup.env), tmp / f"{setup.name}.log")
+    log = tmp / f"{setup.name}.log"
+    server = start(cmd, dict(os.environ, **setup.env), log)
     results = []
     try:
-        wait_ready(f"http://127.0.0.1:{port}/healthz", server)
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/healthz", server)
+        except SystemExit as exc:  # report it, and go on with the other setups
+            tail = log.read_text(errors="replace").splitlines()[-5:]
+            print(f"setup {setup.name} did not start: {exc}", *tail, sep="\n  ", file=sys.stderr)
+            return []
         for sc in scenarios:
             url = f"http://127.0.0.1:{port}{sc.path}"
             script = None
@@ -441,11 +545,10 @@ def measure_setup(
                 script = tmp / f"{sc.name}.lua"
                 lua = sc.lua.replace(REFRESH, refresh_token(port)) if REFRESH in sc.lua else sc.lua
                 script.write_text(lua)
-            run_wrk(wrk, url, sc.headers, 1, 4, script)  # warm up: caches, connections
-            rps, p50, p99, errors = run_wrk(
-                wrk, url, sc.headers, opts.duration, opts.connections, script
+            c = sc.connections or opts.connections
+            results.append(
+                measure(wrk, sc.name, url, server.pid, sc.headers, c, opts.duration, script)
             )
-            results.append(Result(sc.name, rps, p50, p99, rss_mib(server.pid), errors))
     finally:
         stop(server)
     return results
@@ -463,9 +566,7 @@ def measure_reference(
     url = f"http://127.0.0.1:{port}{path}"
     try:
         wait_ready(url, proc)
-        run_wrk(wrk, url, (), 1, 4)
-        rps, p50, p99, errors = run_wrk(wrk, url, (), opts.duration, opts.connections)
-        return Result(name, rps, p50, p99, rss_mib(proc.pid), errors)
+        return measure(wrk, name, url, proc.pid, (), opts.connections, opts.duration)
     finally:
         stop(proc)
 
@@ -508,21 +609,60 @@ def main() -> None:
         print(f"  {stage:<36}{micros:>8.1f}")
 
 
+HEAD = ("tok/s", "ratio", "÷minimal", "p50 ms", "p99 ms", "CPU µs", "CPU×min", "RSS 0", "RSS MiB")
+
+
 def report(results: list[Result], argon_limit: float) -> None:
     bare = [r for r in results if r.name == BARE]
     base = sum(r.rps for r in bare) / len(bare)  # measured before and after the scenarios
-    minimal = next((r.rps for r in results if r.name == MINIMAL), 0.0) or base
-    head = ("req/s", "ratio", "÷minimal", "p50 ms", "p99 ms", "RSS MiB", "non-2xx")
-    print(f"{'scenario':<28}" + "".join(f"{h:>9}" for h in head))
+    ref = next((r for r in results if r.name == MINIMAL), bare[0])
+    print(f"{'scenario':<28}" + "".join(f"{h:>9}" for h in (*HEAD, "errors")))
     for r in results:
-        cells = [f"{r.rps:.0f}", f"{r.rps / base:.2f}", f"{r.rps / minimal:.2f}"]
-        cells += [f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", f"{r.rss_mib:.1f}", str(r.errors)]
-        print(f"{r.name:<28}" + "".join(f"{c:>9}" for c in cells))
-    print("ratio = req/s ÷ the bare endpoint; ÷minimal = req/s ÷ the minimal ES256 endpoint")
+        cells = [f"{r.rps:.0f}", f"{r.rps / base:.2f}", f"{r.rps / ref.rps:.2f}"]
+        cells += [f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", f"{r.cpu_us:.0f}"]
+        cells += [f"{r.cpu_us / ref.cpu_us:.2f}", f"{r.rss_start:.1f}", f"{r.rss_mib:.1f}"]
+        print(f"{r.name:<28}" + "".join(f"{c:>9}" for c in (*cells, str(r.errors))))
+    print("ratio = tok/s ÷ the bare endpoint; ÷minimal = tok/s ÷ the minimal ES256 endpoint;")
+    print("CPU µs = server CPU (all processes) per completed request; CPU×min = ÷ the minimal's;")
+    print("RSS 0 / RSS MiB = the largest worker after start-up / after the load")
+    report_scale({r.name: r for r in results})
     print(f"\nargon2id verify limit on this machine: {argon_limit:.1f}/s (default parameters)")
     for r in results:
         if r.name == "basic-login-argon2id":
             print(f"uncached Basic logins reach {r.rps / argon_limit:.0%} of that limit")
+
+
+def report_scale(by_name: dict[str, Result]) -> None:
+    """The scale targets, each as a ratio measured in this run."""
+
+    def ratio(label: str, a: str, b: str, value: Callable[[Result], float]) -> None:
+        if a in by_name and b in by_name:
+            print(f"{label:<58}{value(by_name[a]) / value(by_name[b]):>6.2f}×")
+
+    print()
+    cpu: Callable[[Result], float] = lambda r: r.cpu_us  # noqa: E731
+    p99: Callable[[Result], float] = lambda r: r.p99_ms  # noqa: E731
+    ratio(
+        "CPU/token, 10,000 config + 1,002 account rules vs 10", "rules-10000+1000", "rules-10", cpu
+    )
+    ratio(
+        "CPU/token, cached login with 100,000 users vs without",
+        "users-100k",
+        "basic-login-cached",
+        cpu,
+    )
+    ratio(
+        "p99, cached login at 256 connections vs 16",
+        "basic-login-cached-c256",
+        "basic-login-cached-c16",
+        p99,
+    )
+    ratio(
+        "p99, cached login at 64 connections vs 16",
+        "basic-login-cached-c64",
+        "basic-login-cached-c16",
+        p99,
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from metric_costs import costs as metric_costs
+
 from regauth.authz.cel import AccessPolicy, CelPolicies
 from regauth.authz.config_rules import compile_rules
 from regauth.config.rules import RuleSettings
@@ -68,6 +70,7 @@ def stage_costs() -> list[tuple[str, float]]:
         ("5 CEL policy (1 rule, 2 actions)", _time(cel_fresh, 2000)),
         ("claims", _time(lambda: token_claims(facts, [grant]))),
         ("ES256 signature (JWS)", _time(lambda: signer.sign(claims), 5000)),
+        *metric_costs(),
     ]
 
 

@@ -16,13 +16,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from croniter import croniter
-from prometheus_client import CollectorRegistry
 
 from regauth.audit import DatabaseAudit
 from regauth.authn.apikeys import ApiKeys
 from regauth.authn.certificate import ClientCertificates
-from regauth.authn.chain import IdentityChain
+from regauth.authn.chain import IdentityChain, attempts_counter
 from regauth.authn.local import LocalUsers
 from regauth.authn.passwords import PasswordHasher
 from regauth.authn.pat import PersonalTokens
@@ -38,11 +36,12 @@ from regauth.domain.plans import PlanEntry, Plans
 from regauth.domain.policy import Stage
 from regauth.errors import ConfigError
 from regauth.keys import Keyring, KeyStore, TokenSigner
+from regauth.metrics import MetricRegistry
 from regauth.ports import AsyncStage, Authenticator, CallerFacts, Clock, Outcome, Random
 from regauth.service import Decider, TokenPolicy, TokenService
 from regauth.spool import Spool
 from regauth.store import AuditStore, Database, GroupStore, RuleStore, TokenStore, UserStore
-from regauth.store.cache import CachedRules, CachedTokens, CachedUsers
+from regauth.store.cache import CachedTokens, CachedUsers
 
 if TYPE_CHECKING:
     from regauth.authn.oidc import OidcAuthenticator
@@ -113,7 +112,7 @@ async def _nothing() -> None:
 
 
 def build_policy(
-    settings: Settings, clock: Clock, registry: CollectorRegistry, *, webhooks: bool = True
+    settings: Settings, clock: Clock, registry: MetricRegistry, *, webhooks: bool = True
 ) -> tuple[TokenPolicy, Closer]:
     """Every configured stage, compiled once; the closer releases the webhook clients."""
     stage = None
@@ -137,7 +136,7 @@ def build_policy(
 _WEBHOOK_METRICS: dict[int, Any] = {}
 
 
-def webhook_metrics(registry: CollectorRegistry) -> WebhookMetrics:
+def webhook_metrics(registry: MetricRegistry) -> WebhookMetrics:
     """One set of webhook metrics per registry: a reload builds new stages, not new metrics."""
     from regauth.authz.webhook import WebhookMetrics
 
@@ -172,8 +171,8 @@ def build_decider(
     settings: Settings, db: Database, clock: Clock, *, webhooks: bool = True
 ) -> tuple[Decider, Closer]:
     """A Decider over ``db`` with the configured stages; the closer releases HTTP clients."""
-    policy, close = build_policy(settings, clock, CollectorRegistry(), webhooks=webhooks)
-    return Decider(lambda: policy, DatabaseRules(RuleStore(db, clock)), clock), close
+    policy, close = build_policy(settings, clock, MetricRegistry(), webhooks=webhooks)
+    return Decider(lambda: policy, DatabaseRules(RuleStore(db, clock), clock), clock), close
 
 
 class ApiKeyHolder:
@@ -237,6 +236,8 @@ class KeyringHolder:
         cron = self._settings.keys.rotate_cron
         if not cron:
             return
+        from croniter import croniter  # only when a schedule is configured
+
         while True:
             due: datetime = croniter(cron, self._clock.now()).get_next(datetime)
             await anyio.sleep(max(0.0, (due - self._clock.now()).total_seconds()))
@@ -275,7 +276,7 @@ class Runtime:
         settings: Settings,
         clock: Clock,
         random: Random,
-        registry: CollectorRegistry | None = None,
+        registry: MetricRegistry | None = None,
     ) -> Runtime:
         db = Database(settings.database_url)
         ttl = settings.database.cache_seconds
@@ -307,11 +308,12 @@ class Runtime:
             oidc = await OidcAuthenticator.start(settings.auth.oidc, clock=clock, replay=replay)
             sources.append(oidc)
             closers.append(oidc.aclose)
-        identity = IdentityChain([*sources, refresh])
-        policy, close_policy = build_policy(settings, clock, registry or CollectorRegistry())
+        registry = registry or MetricRegistry()
+        identity = IdentityChain([*sources, refresh], attempts_counter(registry))
+        policy, close_policy = build_policy(settings, clock, registry)
         closers.append(close_policy)
-        rules = CachedRules(db, clock, ttl)
-        decider = Decider(lambda: policy, DatabaseRules(rules), clock)
+        rules = RuleStore(db, clock)
+        decider = Decider(lambda: policy, DatabaseRules(rules, clock, ttl), clock)
         spool = Spool(settings.path(settings.audit.spool_dir)) if settings.audit.spool else None
         audit = DatabaseAudit(AuditStore(db), log_lines=settings.log.audit, spool=spool)
         service = TokenService(

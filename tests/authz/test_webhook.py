@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import trustme
-from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from regauth.authz.webhook import Routes, WebhookMetrics, WebhookStage
@@ -24,6 +23,7 @@ from regauth.domain.principal import ANONYMOUS, Principal
 from regauth.domain.rules import RequestContext
 from regauth.domain.scope import Resource, ResourceActions
 from regauth.errors import ConfigError
+from regauth.metrics import MetricRegistry
 from regauth.ports import AsyncStage, CallerFacts
 from tests.authz.webhook_server import Received, Responder, WebhookServer, always
 from tests.conftest import FrozenClock
@@ -59,7 +59,7 @@ def server() -> Iterator[WebhookServer]:
 @dataclass
 class Harness:
     clock: FrozenClock
-    registry: CollectorRegistry
+    registry: MetricRegistry
     metrics: WebhookMetrics
     base_dir: Path
 
@@ -89,16 +89,16 @@ class Harness:
 
     def count(self, result: str, webhook: str = "hook") -> float:
         labels = {"webhook": webhook, "result": result}
-        return self.registry.get_sample_value("webhook_authorization_requests_total", labels) or 0
+        return self.registry.sample("webhook_authorization_requests_total", labels) or 0
 
     def calls(self, webhook: str = "hook") -> float:
         name = "webhook_authorization_duration_seconds_count"
-        return self.registry.get_sample_value(name, {"webhook": webhook}) or 0
+        return self.registry.sample(name, {"webhook": webhook}) or 0
 
 
 @pytest.fixture
 def harness(clock: FrozenClock, tmp_path: Path) -> Harness:
-    registry = CollectorRegistry()
+    registry = MetricRegistry()
     return Harness(clock, registry, WebhookMetrics(registry), tmp_path)
 
 

@@ -24,6 +24,8 @@ from regauth.domain.patterns import Pattern, PatternError
         ("team.x/app", "teamyx/app", False),  # dots are literal
         ("team/ap?", "team/app", True),
         ("team/ap?", "team/ap/", False),
+        ("a{b}/c", "a{b}/c", True),  # braces are literal too
+        ("a{b}/c", "a{{b}}/c", False),
     ],
 )
 def test_glob(pattern: str, name: str, expected: bool) -> None:

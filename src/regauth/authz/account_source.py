@@ -1,9 +1,13 @@
-"""Account rules from the database, compiled once per distinct rule (SPEC §4.1).
+"""Account rules from the database, compiled and indexed once per cache fill (SPEC §4.1).
 
 ``rules_for`` is called once per token request for an authenticated
-principal: one indexed query, then rules are compiled through an LRU cache so
-patterns are never recompiled on the hot path. The anonymous caller has no
-database rules and costs no query.
+principal. What it returns is cached per (user, groups) for
+``database.cache_seconds``: a hit costs one dictionary lookup, whatever the
+number of rules. A fill makes one indexed query, compiles each rule once
+(rules are shared through an LRU cache, so a group's rules are compiled
+once for all its members) and builds the lookup index of each list
+(:class:`~regauth.domain.rules.RuleIndex`), also shared between the users of
+a group. The anonymous caller has no database rules and costs no query.
 """
 
 from __future__ import annotations
@@ -13,10 +17,14 @@ from functools import lru_cache
 
 from regauth.domain.patterns import Pattern
 from regauth.domain.principal import Principal
-from regauth.domain.rules import Rule
+from regauth.domain.rules import Rule, RuleIndex
+from regauth.ports import Clock
 from regauth.store import RuleRecord, RuleStore
+from regauth.store.cache import ReadCache
 
 GroupRules = tuple[tuple[str, tuple[Rule, ...]], ...]
+AccountRuleLists = tuple[tuple[Rule, ...], GroupRules]
+_NONE: AccountRuleLists = (RuleIndex(), ())
 
 
 @lru_cache(maxsize=8192)
@@ -33,15 +41,26 @@ def compile_record(record: RuleRecord) -> Rule:
     )
 
 
-class DatabaseRules:
-    def __init__(self, rules: RuleStore) -> None:
-        self._rules = rules
+@lru_cache(maxsize=4096)
+def index_records(records: tuple[RuleRecord, ...]) -> RuleIndex:
+    """One owner's list, compiled and indexed (the same list gives the same object)."""
+    return RuleIndex(compile_record(r) for r in records)
 
-    async def rules_for(self, principal: Principal) -> tuple[tuple[Rule, ...], GroupRules]:
+
+class DatabaseRules:
+    """The principal's own and its groups' rules, read through a per-process cache."""
+
+    def __init__(self, rules: RuleStore, clock: Clock, ttl: float = 0.0) -> None:
+        self._rules = rules
+        self._cache: ReadCache[tuple[str, frozenset[str]], AccountRuleLists] = ReadCache(clock, ttl)
+
+    async def rules_for(self, principal: Principal) -> AccountRuleLists:
         if principal.anonymous:
-            return (), ()
-        own, by_group = await self._rules.for_principal(principal.subject, principal.groups)
-        groups = tuple(
-            (group, tuple(compile_record(r) for r in by_group[group])) for group in sorted(by_group)
-        )
-        return tuple(compile_record(r) for r in own), groups
+            return _NONE
+        key = (principal.subject, principal.groups)
+        return await self._cache.get(key, lambda: self._load(*key))
+
+    async def _load(self, user: str, groups: frozenset[str]) -> AccountRuleLists:
+        own, by_group = await self._rules.for_principal(user, groups)
+        indexed = tuple((g, index_records(tuple(by_group[g]))) for g in sorted(by_group))
+        return index_records(tuple(own)), indexed

@@ -7,12 +7,15 @@ from collections.abc import Iterable
 
 from regauth.config.rules import RuleSettings
 from regauth.domain.patterns import Pattern
-from regauth.domain.rules import Rule
+from regauth.domain.rules import Rule, RuleIndex
 
 
 def compile_rules(entries: Iterable[RuleSettings], prefix: str = "config") -> tuple[Rule, ...]:
-    """Rules get ids ``config:1``, ``config:2``… in file order (shown in decision traces)."""
-    return tuple(_compile(i, entry, prefix) for i, entry in enumerate(entries, start=1))
+    """Rules get ids ``config:1``, ``config:2``… in file order (shown in decision traces).
+
+    The result is indexed for lookup (a :class:`RuleIndex`, itself the tuple of rules).
+    """
+    return RuleIndex(_compile(i, entry, prefix) for i, entry in enumerate(entries, start=1))
 
 
 def _compile(index: int, entry: RuleSettings, prefix: str) -> Rule:

@@ -38,7 +38,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import anyio
-from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from regauth.authz.webhook_client import Headers, Verdict, WebhookClient, load_tls
 from regauth.config.webhooks import WebhookSettings
@@ -47,6 +46,7 @@ from regauth.domain.policy import Grant
 from regauth.domain.principal import Principal
 from regauth.domain.rules import RequestContext
 from regauth.errors import ConfigError
+from regauth.metrics import Counter, Histogram, MetricRegistry
 from regauth.ports import CallerFacts, Clock
 
 __all__ = ["WebhookMetrics", "WebhookStage"]
@@ -58,18 +58,18 @@ CacheKey = tuple[str, tuple[str, str | None, str], str, str, tuple[str | None, .
 class WebhookMetrics:
     """``webhook_authorization_requests_total{webhook,result}`` and the call latency."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: MetricRegistry) -> None:
         self.requests = Counter(
+            registry,
             "webhook_authorization_requests",
             "Authorization webhook decisions by result (cached ones included).",
             ("webhook", "result"),
-            registry=registry,
         )
         self.duration = Histogram(
+            registry,
             "webhook_authorization_duration_seconds",
             "Duration of authorization webhook calls (cached answers excluded).",
             ("webhook",),
-            registry=registry,
         )
 
 

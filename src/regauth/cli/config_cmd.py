@@ -7,11 +7,11 @@ from pathlib import Path
 
 import anyio
 import click
-from prometheus_client import CollectorRegistry
 
 from regauth.cli.context import CliContext, pass_cli
 from regauth.config import load_settings
 from regauth.errors import ConfigError
+from regauth.metrics import MetricRegistry
 from regauth.ports import SystemClock
 from regauth.runtime import build_policy
 
@@ -29,7 +29,7 @@ def validate(cli: CliContext, file: str | None) -> None:
     path = Path(file) if file else cli.config_path
     try:
         settings = load_settings(path, os.environ)
-        _, close = build_policy(settings, SystemClock(), CollectorRegistry())
+        _, close = build_policy(settings, SystemClock(), MetricRegistry())
         anyio.run(close)
     except ConfigError as exc:
         for line in str(exc).split("; "):

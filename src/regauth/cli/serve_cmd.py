@@ -51,10 +51,13 @@ def command(cli: CliContext, host: str | None, port: int | None, workers: int | 
         f"(signing key {keyring.current.key_id}, {keyring.current.alg})",
         err=True,
     )
-    if tls:
-        _serve_tls(tls, host, port, workers)
-    else:
-        _serve_plain(host, port, workers)
+    from regauth.web.metrics_server import shared_metrics
+
+    with shared_metrics(settings):  # one metrics directory for all workers of this server
+        if tls:
+            _serve_tls(tls, host, port, workers)
+        else:
+            _serve_plain(host, port, workers)
 
 
 async def _check_start_up(settings: Settings) -> None:

@@ -44,6 +44,10 @@ class ServerSettings(_Model):
     # Reload: the config file (and env_file, e.g. API-key fingerprints) is checked this often.
     reload_interval: float = Field(default=2.0, gt=0, le=3600)
     env_file: Path | None = None
+    # /metrics: "admin" = only for an API key with the admin scope. metrics_listen =
+    # "host:port" serves it there (from the `serve` process, whole server) and not on `port`.
+    metrics_auth: Literal["none", "admin"] = "none"
+    metrics_listen: str = Field(default="", pattern=r"^(.+:[0-9]{1,5})?$")
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 PLACEHOLDERS = frozenset({"account", "user", "group", "service"})
 _TOKEN = re.compile(r"\*\*|\*|\$\{([a-z]+)\}|\?")
+_WILD = frozenset("*?$")  # a segment holding any of these is not literal
 _CACHE_LIMIT = 4096
 
 
@@ -33,16 +34,27 @@ class Pattern:
     _cache: dict[tuple[str, ...], re.Pattern[str]] = field(
         default_factory=dict, repr=False, compare=False, hash=False
     )
+    _prefix: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
     def compile(cls, source: str) -> Pattern:
         template, names = _translate(source)
-        static = re.compile(template) if not names else None
-        return cls(source, template, names, static)
+        static = re.compile(template.format()) if not names else None  # format: {{ → {
+        return cls(source, template, names, static, _prefix=_literal_segments(source))
 
     @property
     def placeholders(self) -> tuple[str, ...]:
         return self._names
+
+    @property
+    def literal_prefix(self) -> tuple[str, ...]:
+        """The leading ``/``-separated segments that hold no wildcard or placeholder.
+
+        Every name this pattern matches starts with exactly these segments
+        (``team/app-*/**`` → ``("team",)``; ``*/x`` and ``${account}/**`` → ``()``),
+        whatever the bindings: rule indexes rely on it.
+        """
+        return self._prefix
 
     def matches(self, value: str, bindings: Mapping[str, str] | None = None) -> bool:
         """True when ``value`` matches; a placeholder without a binding never matches."""
@@ -60,6 +72,12 @@ class Pattern:
             escaped = {f"p{i}": re.escape(v) for i, v in enumerate(values)}
             regex = self._cache[values] = re.compile(self._template.format(**escaped))
         return regex
+
+
+def _literal_segments(source: str) -> tuple[str, ...]:
+    segments = source.split("/")
+    count = next((i for i, seg in enumerate(segments) if _WILD.intersection(seg)), len(segments))
+    return tuple(segments[:count])
 
 
 def _canonical(name: str) -> str:

@@ -76,20 +76,21 @@ class AccountRules:
     name: str = "account"
 
     def apply(self, grant: Grant, ctx: RequestContext) -> Grant:
-        matches = self._matches(grant.requested, ctx)
+        own = first_match(self.user_rules, grant.requested, ctx) if self.user_rules else None
+        matches = self._matches(own, grant.requested, ctx)
         if not matches:
             return grant.narrow(self.name, (), NO_MATCH)
         for rule in matches:
-            if not rule.actions and (rule in self.user_rules or rule.account is not None):
+            if not rule.actions and (rule is own or rule.account is not None):
                 return grant.narrow(self.name, (), f"{rule.label}: explicit deny")
         allowed: list[str] = []
         for rule in matches:
             allowed.extend(a for a in rule.allow(grant.actions) if a not in allowed)
         return grant.narrow(self.name, allowed, " + ".join(r.label for r in matches))
 
-    def _matches(self, item: ResourceActions, ctx: RequestContext) -> list[Rule]:
-        lists = (self.user_rules, *(rules for _, rules in self.group_rules), self.rules)
-        found = (first_match(rules, item, ctx) for rules in lists if rules)
+    def _matches(self, own: Rule | None, item: ResourceActions, ctx: RequestContext) -> list[Rule]:
+        lists = (*(rules for _, rules in self.group_rules), self.rules)
+        found = (own, *(first_match(rules, item, ctx) for rules in lists if rules))
         return [rule for rule in found if rule is not None]
 
 

@@ -3,13 +3,27 @@
 A rule has *who* matchers (account glob, group, anonymous), *what* matchers
 (resource type and name pattern, service, client network) and the actions it
 allows: ``("*",)`` allows whatever was requested, ``()`` is an explicit deny.
+
+Rule lists at scale — an ordered list indexed for lookup, first match as a
+linear scan without the scan: a rule whose name pattern starts with literal
+path segments (``team/app/**`` → ``team``, ``app``) can only match names that
+start with those segments, so :class:`RuleIndex` files the rules in a tree of
+segments, per resource type. A lookup walks the requested name's segments
+down the tree, gathers the rules filed on the way — wildcard-led rules
+(``*/x``, ``${account}/**``, ``**``) sit at the root and are always gathered —
+and tries them in their original order. The first that matches is exactly
+the one a scan of the whole list would return; rules that cannot match are
+never looked at. A ``RuleIndex`` *is* the tuple of its rules, so anything
+that reads a rule list keeps working. Lists of up to :data:`LINEAR_UP_TO`
+rules are scanned: walking the tree would cost more than trying them.
 """
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from regauth.domain.patterns import Pattern
@@ -92,8 +106,69 @@ class Rule:
 
 
 def first_match(rules: Sequence[Rule], item: ResourceActions, ctx: RequestContext) -> Rule | None:
-    """The first rule in ``rules`` that matches ``item`` for this caller, if any."""
+    """The first rule in ``rules`` that matches ``item`` for this caller, if any.
+
+    A :class:`RuleIndex` answers from its index: the same rule, without trying
+    the rules that cannot match.
+    """
+    if isinstance(rules, RuleIndex):
+        return rules.first_match(item, ctx)
     return next((r for r in rules if r.matches(item, ctx)), None)
+
+
+LINEAR_UP_TO = 8
+Entry = tuple[int, "Rule"]  # (position in the list, rule): positions are unique
+
+
+@dataclass(slots=True)
+class _Node:
+    here: list[Entry] = field(default_factory=list)  # rules whose literal prefix ends here
+    below: dict[str, _Node] = field(default_factory=dict)
+
+    def file(self, prefix: tuple[str, ...], entry: Entry) -> None:
+        node = self
+        for segment in prefix:
+            node = node.below.setdefault(segment, _Node())
+        node.here.append(entry)
+
+
+class RuleIndex(tuple[Rule, ...]):
+    """Rules in their order (a tuple), plus the segment tree built once from them."""
+
+    _roots: dict[str, _Node]
+    _linear: bool
+
+    def __new__(cls, rules: Iterable[Rule] = (), *, linear_up_to: int = LINEAR_UP_TO) -> RuleIndex:
+        self = super().__new__(cls, rules)
+        self._linear = len(self) <= linear_up_to
+        self._roots = {}
+        if not self._linear:
+            for position, rule in enumerate(self):
+                root = self._roots.setdefault(rule.type, _Node())
+                root.file(rule.name.literal_prefix, (position, rule))
+        return self
+
+    def candidates(self, item: ResourceActions) -> Iterator[Rule]:
+        """The rules that may match ``item``'s name, in list order (all of them if linear)."""
+        if self._linear:
+            return iter(self)
+        node = self._roots.get(item.resource.type)
+        if node is None:
+            return iter(())
+        lists = [node.here] if node.here else []
+        for segment in item.resource.name.split("/"):
+            found = node.below.get(segment)
+            if found is None:
+                break
+            node = found
+            if node.here:
+                lists.append(node.here)
+        if len(lists) <= 1:
+            return (rule for _, rule in (lists[0] if lists else ()))
+        return (rule for _, rule in heapq.merge(*lists))  # positions are unique: never ties
+
+    def first_match(self, item: ResourceActions, ctx: RequestContext) -> Rule | None:
+        return next((r for r in self.candidates(item) if r.matches(item, ctx)), None)
 
 
 def _in_networks(ip: Address | None, networks: tuple[Network, ...]) -> bool:

@@ -14,7 +14,7 @@ Concurrent misses on one key make one load (:class:`~regauth.singleflight.Single
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
@@ -22,7 +22,6 @@ from regauth.ports import Clock
 from regauth.singleflight import SingleFlight
 from regauth.store.database import Database
 from regauth.store.records import TokenRecord, UserRecord
-from regauth.store.rules import RuleRecord, RuleStore
 from regauth.store.tokens import TokenStore
 from regauth.store.users import UserStore
 
@@ -95,18 +94,3 @@ class CachedTokens(TokenStore):
     async def find_by_hash(self, secret_hash: str) -> TokenRecord | None:
         load = lambda: TokenStore.find_by_hash(self, secret_hash)  # noqa: E731
         return await self._cache.get(secret_hash, load)
-
-
-RulesOf = tuple[list[RuleRecord], dict[str, list[RuleRecord]]]
-
-
-class CachedRules(RuleStore):
-    """``RuleStore`` whose ``for_principal`` is cached per (user, groups)."""
-
-    def __init__(self, db: Database, clock: Clock, ttl: float) -> None:
-        super().__init__(db, clock)
-        self._cache: ReadCache[tuple[str | None, frozenset[str]], RulesOf] = ReadCache(clock, ttl)
-
-    async def for_principal(self, user: str | None, groups: Iterable[str]) -> RulesOf:
-        key = (user, frozenset(groups))
-        return await self._cache.get(key, lambda: RuleStore.for_principal(self, user, key[1]))

@@ -27,7 +27,7 @@ from regauth.ports import Clock, Random, SystemClock, SystemRandom
 from regauth.runtime import Runtime
 from regauth.web.client_ip import parse_networks
 from regauth.web.fast import TokenFastPath
-from regauth.web.metrics import Metrics
+from regauth.web.metrics import Metrics, require_admin
 from regauth.web.problems import handle_http, handle_problem, handle_unexpected
 from regauth.web.reload import Supervisor, load_with_fallback
 from regauth.web.state import AppState
@@ -46,7 +46,7 @@ def create_app(
     """The Starlette application; with ``config_path`` it reloads when the file changes."""
     clock = clock or SystemClock()
     random = random or SystemRandom()
-    metrics = Metrics()
+    metrics = Metrics.from_environment()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -75,8 +75,9 @@ def create_app(
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics.endpoint, methods=["GET"]),
     ]
+    if not settings.server.metrics_listen:  # else served off the public port by `serve`
+        routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     handlers = {
         ProblemError: handle_problem,
         HTTPException: handle_http,
@@ -93,6 +94,14 @@ async def jwks(request: Request) -> Response:
     state: AppState = request.app.state.regauth
     headers = {"Cache-Control": "public, max-age=60"}
     return Response(state.jwks_body(), 200, headers, "application/jwk-set+json")
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """``/metrics``; with ``server.metrics_auth = "admin"`` only for an admin API key."""
+    state: AppState = request.app.state.regauth
+    if state.runtime.settings.server.metrics_auth == "admin":
+        await require_admin(state, request)
+    return await state.metrics.endpoint(request)
 
 
 async def healthz(request: Request) -> Response:

@@ -9,6 +9,7 @@ problem handlers. Everything else — and ``/token`` before start-up completed
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -38,10 +39,12 @@ class TokenFastPath:
             return
         scope["app"] = self.app
         request = Request(scope, receive)
+        started = time.perf_counter()
         try:
             response = await handler(request)
         except ProblemError as exc:
             response = await handle_problem(request, exc)
         except Exception as exc:  # rendered as a bare 500; the reason goes to the log
             response = await handle_unexpected(request, exc)
+        self.state.regauth.metrics.latency.observe(time.perf_counter() - started)  # every answer
         await response(scope, receive, send)

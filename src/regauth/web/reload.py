@@ -23,10 +23,10 @@ from pathlib import Path
 
 import anyio
 from anyio.abc import TaskGroup
-from prometheus_client import CollectorRegistry
 
 from regauth.config import Settings, load_settings, parse_settings
 from regauth.errors import ConfigError
+from regauth.metrics import MetricRegistry
 from regauth.ports import Clock, Random
 from regauth.runtime import Runtime
 
@@ -96,7 +96,7 @@ class Supervisor:
         clock: Clock,
         random: Random,
         install: Callable[[Runtime], None],
-        registry: CollectorRegistry,
+        registry: MetricRegistry,
     ) -> None:
         self.settings = settings
         self._path = config_path

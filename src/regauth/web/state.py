@@ -12,7 +12,6 @@ from regauth.runtime import Runtime
 from regauth.service import TokenService
 from regauth.web.client_ip import Network, client_address, is_trusted
 from regauth.web.metrics import Metrics
-from regauth.web.tls import forwarded_certificate, peer_certificate
 
 log = logging.getLogger("regauth.web")
 _CLIENT_CERT = "regauth.client_cert"
@@ -56,6 +55,8 @@ class AppState:
     def _client_certificate(self, request: Request) -> bytes | None:
         server = self.runtime.settings.server
         if server.client_ca is not None:
+            from regauth.web.tls import peer_certificate  # uvicorn: imported only with TLS
+
             der = peer_certificate(request.scope)
             if der is not None:
                 return der
@@ -71,6 +72,8 @@ class AppState:
         if peer is None or not is_trusted(peer, self.trusted_proxies):
             log.debug("ignoring %s from %s: not a trusted proxy", header, peer)
             return None
+        from regauth.web.tls import forwarded_certificate
+
         der = forwarded_certificate(values[0]) if len(values) == 1 else None
         if der is None:
             log.warning("ignoring %s from proxy %s: not one PEM certificate", header, peer)

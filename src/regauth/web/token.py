@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import time
 from datetime import datetime
 from urllib.parse import parse_qsl
 
@@ -73,13 +72,11 @@ async def post_token(request: Request) -> Response:
 
 
 async def _answer(state: AppState, credential: Credential | None, req: TokenRequest) -> Response:
-    started = time.perf_counter()
     try:
         issued = await state.service().issue(credential, req)
     finally:
         # The decision's audit record is on disk before the answer leaves (group commit).
         await state.runtime.audit.durable()
-        state.metrics.latency.observe(time.perf_counter() - started)
     state.metrics.issued.inc()
     return Response(_body(issued), 200, {"Cache-Control": "no-store"}, "application/json")
 
