@@ -327,7 +327,7 @@ class Registry:
         self.process.stop()
 
 
-def registry_config(data: Path, port: int, server: RegauthServer) -> str:
+def registry_config(data: Path, port: int, server: RegauthServer, realm: str | None = None) -> str:
     # Notifications are deliberately absent: they are not part of these tests.
     return (
         "version: 0.1\n"
@@ -343,7 +343,7 @@ def registry_config(data: Path, port: int, server: RegauthServer) -> str:
         "  secret: regauth-e2e-fixed-http-secret\n"
         "auth:\n"
         "  token:\n"
-        f"    realm: {server.realm}\n"
+        f"    realm: {realm or server.realm}\n"
         f"    service: {server.service}\n"
         f"    issuer: {server.issuer}\n"
         f"    rootcertbundle: {server.bundle}\n"
@@ -472,12 +472,16 @@ class Launcher:
         wait_until(server.process, healthy, "200 from /healthz")
         return server
 
-    def registry(self, server: RegauthServer) -> Registry:
+    def registry(self, server: RegauthServer, realm: str | None = None) -> Registry:
+        """A registry trusting ``server``; ``realm`` (default: the server's) is what it
+        sends clients to (a :class:`~tests.e2e.token_recorder.TokenRecorder`, say)."""
         binary = require_binary(DOCKER_REGISTRY)
         directory = self._mkdir("registry")
         port = free_port()
         config = directory / "config.yml"
-        config.write_text(registry_config(directory / "data", port, server), encoding="utf-8")
+        config.write_text(
+            registry_config(directory / "data", port, server, realm), encoding="utf-8"
+        )
         process = start_process(
             f"docker-registry :{port}",
             [binary, "serve", config],
