@@ -42,6 +42,10 @@ class CliContext:
             self._settings = load_settings(self.config_path, os.environ)
         return self._settings
 
+    def use_settings(self, settings: Settings) -> None:
+        """Use ``settings`` instead of reading the configuration file."""
+        self._settings = settings
+
     def decider(self, db: Database, *, webhooks: bool) -> tuple[Decider, Closer]:
         """The same authorization pipeline as the server, over ``db``."""
         from regauth.runtime import build_decider
