@@ -61,8 +61,9 @@ name = "${{account}}/**"
 actions = ["pull", "push", "delete"]
 comment = "every user owns the namespace named after them"
 
+# No account, group or anonymous key: the rule applies to everyone, signed in or not
+# (docker and podman send credentials whenever they are logged in).
 [[rules]]
-anonymous = true
 name = "public/**"
 actions = ["pull"]
 comment = "anyone may pull public images"

@@ -2,7 +2,7 @@
 
 Plain HTTP is served by granian (the fast path). With ``server.tls_cert`` the
 listener is uvicorn instead: granian cannot make client certificates optional
-nor show them to the app, and SPEC §3's mTLS identity needs both
+nor show them to the app, and the mTLS identity needs both
 (:mod:`regauth.web.tls`, ``docs/mtls.md``).
 """
 
