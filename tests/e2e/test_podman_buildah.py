@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,8 +20,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Launcher, RegauthServer, Registry, describe, require_binary, unique
+from tests.e2e.conftest import (
+    Launcher,
+    RegauthServer,
+    Registry,
+    describe,
+    require_binary,
+    skopeo_push,
+    unique,
+)
 from tests.e2e.dockerd import build_docker_archive
+from tests.e2e.oci import OciImage
 from tests.e2e.token_recorder import Seen, TokenRecorder
 
 pytestmark = pytest.mark.e2e
@@ -240,3 +250,32 @@ def test_podman_login_push_pull_and_denied_push(
     refused = podman.push(archive.repo_tag, stack.registry.ref(unique("team/bobs")), reader)
     assert refused.returncode != 0, describe(refused)
     assert DENIED in refused.stderr, describe(refused)
+
+
+# --------------------------------------------------------------------------- README sample
+
+
+def test_the_readme_sample_image_loads_and_pushes(
+    stack: Stack, tool: ToolFactory, tmp_path: Path
+) -> None:
+    """examples/sample-image.py (the README's walkthrough) writes images the tools accept."""
+    script = Path(__file__).resolve().parents[2] / "examples" / "sample-image.py"
+    ok(
+        subprocess.run(
+            [sys.executable, str(script), str(tmp_path / "sample")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    )
+    podman = tool(PODMAN)
+    ok(podman.run("load", "--quiet", "--input", str(tmp_path / "sample" / "sample.tar")))
+    ok(podman.run("image", "exists", "regauth/sample:1"))
+    pushed = skopeo_push(
+        OciImage(tmp_path / "sample" / "oci", "1", "", "", "hello.txt", b""),
+        stack.registry,
+        unique("team/sample"),
+        ":".join(ALICE),
+    )
+    assert pushed.returncode == 0, describe(pushed)
