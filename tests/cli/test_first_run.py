@@ -158,6 +158,12 @@ def test_registry_config_is_complete(home: Path) -> None:
     ):
         assert needle in text, needle
     assert "jwks:" not in text
+    assert "headers:" not in text
+
+    secret = run(
+        [*cfg(home), "registry-config", "--notifications", "--notifications-token", "s3cr3t"]
+    )
+    assert 'headers: {Authorization: ["Bearer s3cr3t"]}' in secret.output
 
 
 def test_registry_config_v3_without_x5c_uses_the_jwks_file(home: Path) -> None:
