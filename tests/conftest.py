@@ -1,4 +1,7 @@
-"""Shared fixtures: a frozen clock, fast password hashing, a prepared instance, an app client."""
+"""Shared fixtures: a frozen clock, fast password hashing, a prepared instance, an app client,
+and the databases: ``postgres`` (one private PostgreSQL cluster per session), ``postgres_url``
+(a fresh empty database on it per test) and ``db_url``, parametrised over SQLite and
+PostgreSQL so that a test using it runs on both backends."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from regauth.config import Settings, parse_settings
 from regauth.keys import Algorithm, KeyStore
 from regauth.store import Database, UserStore
 from regauth.web.app import create_asgi
+from tests.postgres import PostgresCluster, PostgresMissing
 
 FAST_PASSWORDS = "[passwords]\ntime_cost = 1\nmemory_cost = 1024\nparallelism = 1\n"
 # Tests change users, tokens and rules and expect the next request to see it at once;
@@ -37,6 +41,37 @@ class FrozenClock:
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One private PostgreSQL cluster for the whole session, stopped by PID at the end."""
+    try:
+        cluster = PostgresCluster.start()
+    except PostgresMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresCluster) -> str:
+    """The URL of a new, empty PostgreSQL database (``postgresql+psycopg://…``)."""
+    return postgres.create_database()
+
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on each backend in turn: a SQLite file, then a PostgreSQL database."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return f"sqlite:///{tmp_path / 'data' / 'regauth.db'}"
 
 
 @dataclass
