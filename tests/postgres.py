@@ -9,7 +9,7 @@ directories are private to root) and trusts loopback connections; it runs with
 ``fsync=off``: a crashed test cluster is thrown away, never recovered.
 
 :meth:`PostgresCluster.create_database` gives each test its own empty
-database; :meth:`PostgresCluster.stop` stops the server by the PID in
+database (or a copy of a template); :meth:`PostgresCluster.stop` stops the server by the PID in
 ``postmaster.pid`` and removes the directory.
 """
 
@@ -171,11 +171,12 @@ class PostgresCluster:
         return int(first)
 
     def stop(self) -> None:
-        """SIGINT (PostgreSQL's fast shutdown) by PID, wait, then remove the files."""
+        """SIGQUIT (PostgreSQL's immediate shutdown: nothing here is worth a checkpoint)
+        by PID, wait, then remove the files."""
         pid = self.pid()
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGINT)
+                os.kill(pid, signal.SIGQUIT)
             deadline = time.monotonic() + STOP_TIMEOUT
             while time.monotonic() < deadline and _alive(pid):
                 time.sleep(0.05)

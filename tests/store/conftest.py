@@ -45,9 +45,9 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    """A migrated database, on SQLite and on PostgreSQL (``db_url`` is parametrised)."""
-    database = Database(db_url)
+async def db(migrated_db_url: str) -> AsyncIterator[Database]:
+    """A migrated database, on SQLite and on PostgreSQL (the fixture is parametrised)."""
+    database = Database(migrated_db_url)
     database.migrate()
     try:
         yield database
