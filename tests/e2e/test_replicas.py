@@ -99,7 +99,7 @@ class Cluster:
         return run_regauth("--config", config, *args, input=input, REGAUTH_KEK=self.kek).stdout
 
     def _serve(self, launcher: Launcher, server: RegauthServer) -> None:
-        argv = [
+        argv: list[str | Path] = [
             regauth_executable(),
             "--config",
             server.config,
