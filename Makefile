@@ -2,9 +2,15 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+SUM    := $(shell cksum pyproject.toml | cut -d' ' -f1)
+# serving dependencies only (make run) / with the test tools (make test, lint, bench)
+RUN_STAMP := $(VENV)/.serving-$(SUM)
+STAMP  := $(VENV)/.installed-$(SUM)
+# make run PORT=5002 serves (and, on the first run, configures) another port
+PORT   ?=
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := docker-registry skopeo containerd slapd ldap-utils postgresql
+APT_PACKAGES := docker-registry skopeo containerd slapd ldap-utils docker.io podman buildah \
+	postgresql debootstrap
 # node and npm run the test identity provider (oidc-provider); installed only when missing
 NODE_PACKAGES := $(shell command -v npm >/dev/null || echo nodejs npm)
 
@@ -16,18 +22,26 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
-	rm -f $(VENV)/.installed-*
+	rm -f $(VENV)/.installed-* $(VENV)/.serving-*
+	touch $@ $(RUN_STAMP)
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	rm -f $(VENV)/.serving-*
 	touch $@
 
-run: $(STAMP)
-	@test -f var/regauth.toml || $(BIN)/regauth init --dir var
-	$(BIN)/regauth --config var/regauth.toml serve
+run: $(RUN_STAMP)
+	@test -f var/regauth.toml || $(BIN)/regauth init --dir var $(if $(PORT),--port $(PORT))
+	$(if $(PORT),REGAUTH_SERVER__PORT=$(PORT)) $(BIN)/regauth --config var/regauth.toml serve
 
 system-deps:
 	@if ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null \
 	    || ! command -v ctr >/dev/null || ! command -v /usr/sbin/slapd >/dev/null \
 	    || ! command -v ldapadd >/dev/null || ! command -v npm >/dev/null \
-	    || ! test -x /usr/lib/postgresql/15/bin/initdb; then \
+	    || ! command -v /usr/sbin/dockerd >/dev/null || ! command -v /usr/bin/docker >/dev/null \
+	    || ! command -v podman >/dev/null || ! command -v buildah >/dev/null \
+	    || ! test -x /usr/lib/postgresql/15/bin/initdb || ! command -v debootstrap >/dev/null; then \
 	  echo "installing $(APT_PACKAGES) with apt"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) $(NODE_PACKAGES) >/dev/null; \

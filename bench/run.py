@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -430,6 +431,37 @@ def measure_minimal(tmp: Path, wrk: str, opts: Options) -> Result:
     return measure_reference(tmp, wrk, MINIMAL, "minimal:app", path, opts)
 
 
+def cli_startup(tmp: Path, runs: int = 10) -> tuple[float, float]:
+    """Median seconds, process start to exit, of `regauth users list` and `python -c pass`."""
+    workdir = tmp / "cli"
+    env = dict(os.environ, REGAUTH_ADMIN_PASSWORD="bench-admin-pw")
+    init = ["init", "--dir", str(workdir), "--port", str(free_port())]
+    subprocess.run([str(BIN / "regauth"), *init], env=env, check=True, capture_output=True)
+    commands = {
+        "cli": [str(BIN / "regauth"), "--config", str(workdir / "regauth.toml"), "users", "list"],
+        "python": [sys.executable, "-c", "pass"],
+    }
+    medians = {}
+    for name, cmd in commands.items():
+        subprocess.run(cmd, check=True, capture_output=True)  # warm the page cache
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            times.append(time.perf_counter() - started)
+        medians[name] = statistics.median(times)
+    return medians["cli"], medians["python"]
+
+
+def print_cli_startup(tmp: Path) -> None:
+    cli, python = cli_startup(tmp)
+    print(
+        f"\nCLI start-up, process start to exit, median of 10: `regauth users list` "
+        f"{cli * 1000:.0f} ms (bare `python -c pass`: {python * 1000:.0f} ms, "
+        f"×{cli / python:.1f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--duration", type=int, default=8)
@@ -437,7 +469,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="server workers, for every app")
     parser.add_argument("--scenario", action="append", default=[])
     parser.add_argument("--no-oidc", action="store_true", help="skip the OIDC scenario")
+    parser.add_argument("--cli-only", action="store_true", help="only the CLI start-up time")
     args = parser.parse_args()
+    if args.cli_only:
+        with tempfile.TemporaryDirectory(prefix="regauth-bench-") as name:
+            print_cli_startup(Path(name))
+        return
     opts = Options(args.duration, args.connections, args.workers)
     wrk = ensure_wrk()
     wanted = set(args.scenario)
@@ -463,6 +500,8 @@ def main() -> None:
     print("\nper-stage cost (in-process, µs per resource):")
     for stage, micros in stage_costs():
         print(f"  {stage:<36}{micros:>8.1f}")
+    with tempfile.TemporaryDirectory(prefix="regauth-bench-") as name:
+        print_cli_startup(Path(name))
 
 
 def report(results: list[Result], argon_limit: float) -> None:

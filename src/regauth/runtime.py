@@ -237,7 +237,7 @@ class KeyringHolder:
         self._clock = clock
         self._state = store.state_token()
         self._keyring = store.load(settings.keys.kid)
-        self._signer = TokenSigner(self._keyring)
+        self._signer = TokenSigner(self._keyring, x5c=settings.keys.x5c)
 
     @property
     def keyring(self) -> Keyring:
@@ -264,7 +264,11 @@ class KeyringHolder:
         except ConfigError as exc:
             log.error("key reload failed, keeping the current keys: %s", exc)
             return False
-        self._keyring, self._signer, self._state = keyring, TokenSigner(keyring), state
+        self._keyring, self._signer, self._state = (
+            keyring,
+            TokenSigner(keyring, x5c=self._settings.keys.x5c),
+            state,
+        )
         log.info("signing keys reloaded: current %s", keyring.current.key_id)
         return True
 

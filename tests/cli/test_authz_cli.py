@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -192,3 +195,30 @@ def test_audit_list_empty_and_filters(home: Path) -> None:  # noqa: F811
     assert result.exit_code == 0
     assert result.output == ""
     assert run([*cfg(home), "audit", "list", "--since", "yesterday"]).exit_code == 2
+
+
+def test_policy_example_runs_as_the_readme_prints_it(tmp_path: Path) -> None:
+    """`regauth policy test examples/policy-test.toml` from a checkout: the case file
+    names its configuration and a temporary database, so nothing is written."""
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    for name in ("policy-test.toml", "policy-test.regauth.toml"):
+        shutil.copy(ROOT / "examples" / name, examples / name)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "regauth"),
+            "policy",
+            "test",
+            "examples/policy-test.toml",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("REGAUTH_")},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "13 passed, 0 failed" in result.stdout
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before

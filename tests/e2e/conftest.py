@@ -29,6 +29,7 @@ import httpx
 import jwt
 import pytest
 
+from tests.e2e.dockerd import Dockerd, start_dockerd
 from tests.e2e.oci import OciImage, build_oci_image
 
 SERVICE = "registry.e2e"
@@ -138,6 +139,8 @@ class Process:
 
 
 LIVE: list[Process] = []
+# Daemons that outlive one test (dockerd): their log tails go into failure reports too.
+DAEMON_LOGS: dict[str, Path] = {}
 
 
 def start_process(name: str, argv: Sequence[str | Path], log: Path, **env: str) -> Process:
@@ -187,6 +190,8 @@ def pytest_runtest_makereport(
             report.sections.append(
                 (f"{process.name} (pid {process.pid}) log tail", _tail(process.log))
             )
+        for name, log in DAEMON_LOGS.items():
+            report.sections.append((f"{name} log tail", _tail(log)))
     return report
 
 
@@ -322,7 +327,7 @@ class Registry:
         self.process.stop()
 
 
-def registry_config(data: Path, port: int, server: RegauthServer) -> str:
+def registry_config(data: Path, port: int, server: RegauthServer, realm: str | None = None) -> str:
     # Notifications are deliberately absent: they are not part of these tests.
     return (
         "version: 0.1\n"
@@ -338,7 +343,7 @@ def registry_config(data: Path, port: int, server: RegauthServer) -> str:
         "  secret: regauth-e2e-fixed-http-secret\n"
         "auth:\n"
         "  token:\n"
-        f"    realm: {server.realm}\n"
+        f"    realm: {realm or server.realm}\n"
         f"    service: {server.service}\n"
         f"    issuer: {server.issuer}\n"
         f"    rootcertbundle: {server.bundle}\n"
@@ -467,12 +472,16 @@ class Launcher:
         wait_until(server.process, healthy, "200 from /healthz")
         return server
 
-    def registry(self, server: RegauthServer) -> Registry:
+    def registry(self, server: RegauthServer, realm: str | None = None) -> Registry:
+        """A registry trusting ``server``; ``realm`` (default: the server's) is what it
+        sends clients to (a :class:`~tests.e2e.token_recorder.TokenRecorder`, say)."""
         binary = require_binary(DOCKER_REGISTRY)
         directory = self._mkdir("registry")
         port = free_port()
         config = directory / "config.yml"
-        config.write_text(registry_config(directory / "data", port, server), encoding="utf-8")
+        config.write_text(
+            registry_config(directory / "data", port, server, realm), encoding="utf-8"
+        )
         process = start_process(
             f"docker-registry :{port}",
             [binary, "serve", config],
@@ -648,3 +657,21 @@ def containerd(module_launcher: Launcher) -> Containerd:
 def skopeo() -> SkopeoRunner:
     """``skopeo(*args)`` → CompletedProcess (text, 60 s timeout)."""
     return run_skopeo
+
+
+@pytest.fixture(scope="session")
+def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
+    """One private dockerd (vfs, no iptables, no bridge) for the whole session.
+
+    ``dockerd.docker(*args, config_dir=...)`` runs the docker CLI against it; give each
+    test its own ``config_dir`` (``DOCKER_CONFIG``) so logins do not leak between tests.
+    Stopped by PID at the end of the session, together with its containerd.
+    """
+    daemon = start_dockerd(tmp_path_factory.mktemp("dockerd"))
+    name = f"dockerd (pid {daemon.pid})"
+    DAEMON_LOGS[name] = daemon.log
+    try:
+        yield daemon
+    finally:
+        DAEMON_LOGS.pop(name, None)
+        daemon.stop()

@@ -56,6 +56,8 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     assert body["code"] == code
     assert body["type"].endswith(code)
     assert body["title"]
+    # docker prints only ``details``: it must repeat the RFC 9457 ``detail``.
+    assert body["details"] == body["detail"]
     return body
 
 
@@ -136,6 +138,7 @@ def test_bad_credentials_are_401_with_basic_challenge(
     assert r.headers["www-authenticate"].startswith('Basic realm="regauth"')
     assert password not in r.text and "argon2" not in r.text
     assert body["error"] == "invalid_grant"
+    assert body["details"] == body["detail"] != ""
 
 
 def test_unknown_and_known_users_get_identical_answers(client: TestClient) -> None:

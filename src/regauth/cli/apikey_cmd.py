@@ -1,4 +1,4 @@
-"""``regauth apikey new``: make a raw API key and the config that accepts it (seed 002).
+"""``regauth apikey new``: make a raw API key and the config that accepts it.
 
 Nothing is written anywhere: the raw key goes to the caller that will use it,
 the fingerprint to the deployment's secret store, the TOML block to the

@@ -40,7 +40,7 @@ def command(
     client_ip: str | None,
     offline: bool,
 ) -> None:
-    """Print what each stage decided for every scope (SPEC §4)."""
+    """Print what each stage decided for every scope, and why (nothing is issued)."""
     if anonymous == bool(user):
         raise click.UsageError("give --user NAME or --anonymous")
     items = parse_scopes(scopes)

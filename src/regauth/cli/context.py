@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import anyio
 import click
 
 from regauth.config import Settings, find_config_path, load_settings
-from regauth.keys import KeyStore
 from regauth.ports import SystemClock
-from regauth.runtime import Closer, build_decider, key_store
-from regauth.service import Decider
-from regauth.store import Database
+
+if TYPE_CHECKING:
+    # Imported where used: a command pays only for the layers it needs.
+    from regauth.keys import KeyStore
+    from regauth.runtime import Closer
+    from regauth.service import Decider
+    from regauth.store import Database
 
 T = TypeVar("T")
 
@@ -37,13 +42,22 @@ class CliContext:
             self._settings = load_settings(self.config_path, os.environ)
         return self._settings
 
+    def use_settings(self, settings: Settings) -> None:
+        """Use ``settings`` instead of reading the configuration file."""
+        self._settings = settings
+
     def decider(self, db: Database, *, webhooks: bool) -> tuple[Decider, Closer]:
         """The same authorization pipeline as the server, over ``db``."""
+        from regauth.runtime import build_decider
+
         return build_decider(self.settings, db, self.clock, webhooks=webhooks)
 
     def key_store(self) -> KeyStore:
         """The configured key store, closed when the command ends (a database one is
         migrated first: its table may be new)."""
+        from regauth.runtime import key_store
+        from regauth.store import Database
+
         if self.settings.keys.store == "database":
             Database(self.settings.database_url).migrate()
         store = key_store(self.settings, self.clock)
@@ -52,8 +66,14 @@ class CliContext:
 
     def run_db(self, fn: Callable[[Database], Awaitable[T]]) -> T:
         """Run ``fn`` against a migrated database, then dispose of the engine."""
-        db = Database(self.settings.database_url)
-        db.migrate()
+        import anyio
+
+        from regauth.store import Database
+
+        url = self.settings.database_url
+        db = Database(url)
+        if not sqlite_schema_is_current(url):
+            db.migrate()
 
         async def main() -> T:
             try:
@@ -62,6 +82,49 @@ class CliContext:
                 await db.dispose()
 
         return anyio.run(main)
+
+
+_REVISION = re.compile(r'^(down_)?revision\b[^=]*=\s*(?:"([^"]*)"|None)', re.MULTILINE)
+
+
+def head_revisions(versions: Path) -> set[str]:
+    """The revisions no migration builds on (Alembic's heads), read from the files.
+
+    Reading a few small files is much cheaper than importing Alembic, which a CLI
+    call otherwise pays even when the schema is already up to date.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in versions.glob("*.py"):
+        for match in _REVISION.finditer(path.read_text(encoding="utf-8")):
+            if match.group(2) is None:
+                continue
+            (parents if match.group(1) else revisions).add(match.group(2))
+    return revisions - parents
+
+
+def sqlite_schema_is_current(url: str) -> bool:
+    """True when ``url`` is an SQLite file whose schema is at the newest revision.
+
+    False whenever in doubt (not SQLite, no file, no version table, unreadable):
+    the caller then runs the migrations, which are a no-op when current.
+    """
+    if not url.startswith("sqlite:///"):
+        return False
+    path = Path(url.removeprefix("sqlite:///"))
+    if not path.is_file():
+        return False
+    from regauth.store.database import MIGRATIONS
+
+    heads = head_revisions(MIGRATIONS / "versions")
+    try:
+        with contextlib.closing(
+            sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        ) as conn:
+            rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.Error:
+        return False
+    return bool(heads) and {row[0] for row in rows} == heads
 
 
 def read_secret(prompt: str, from_stdin: bool) -> str:

@@ -27,13 +27,14 @@ port = {port}
 [token]
 issuer = "{issuer}"          # the registry's auth.token.issuer
 services = ["{service}"]     # the registry's auth.token.service (allow-list)
-realm = "{realm}"
+{realm_line}
 ttl = 300                    # seconds a registry token lives
 
 [keys]
 dir = "keys"
 alg = "{alg}"
-kid = "libtrust"             # "rfc7638" for distribution 3.x with a jwks file
+kid = "libtrust"             # "rfc7638" for Distribution 3.x with a jwks file
+x5c = true                   # false (with kid = "rfc7638") for 3.x with only a jwks file
 stable_ca = {stable_ca}
 
 [database]
@@ -60,8 +61,9 @@ name = "${{account}}/**"
 actions = ["pull", "push", "delete"]
 comment = "every user owns the namespace named after them"
 
+# No account, group or anonymous key: the rule applies to everyone, signed in or not
+# (docker and podman send credentials whenever they are logged in).
 [[rules]]
-anonymous = true
 name = "public/**"
 actions = ["pull"]
 comment = "anyone may pull public images"
@@ -102,7 +104,12 @@ def command(
         issuer=issuer,
         service=service,
         alg=alg,
-        realm=realm or f"http://127.0.0.1:{port}/token",
+        realm_line=(
+            f'realm = "{realm}"'
+            if realm
+            else '# realm = "https://auth.example.com/token"  '
+            "# default: http://<server.host>:<server.port>/token"
+        ),
         stable_ca="false" if no_ca else "true",
     )
     config_path.write_text(text, encoding="utf-8")
@@ -112,7 +119,7 @@ def command(
     bundle = base / "registry-bundle.pem"
     bundle.write_bytes(store.load(settings.keys.kid).bundle_pem())
     password = _admin(settings)
-    _report(settings.token.realm, service, issuer, bundle, password)
+    _report(settings.realm, service, issuer, bundle, password)
 
 
 def _make_keys(store: KeyStore, alg: Algorithm, *, stable_ca: bool, days: int) -> None:
@@ -159,3 +166,4 @@ def _report(realm: str, service: str, issuer: str, bundle: Path, password: str |
     click.echo("auth:\n  token:")
     click.echo(f"    realm: {realm}\n    service: {service}\n    issuer: {issuer}")
     click.echo(f"    rootcertbundle: {bundle}")
+    click.echo("\nOr let `regauth registry-config > config.yml` write the whole file.")

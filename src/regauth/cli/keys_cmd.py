@@ -65,6 +65,11 @@ def rotate(cli: CliContext) -> None:
             "self-signed mode: re-export the registry's bundle (`regauth keys export-bundle`) "
             "and restart the registry so it trusts the new certificate"
         )
+    if not s.keys.x5c:
+        click.echo(
+            "keys.x5c = false: a registry that trusts a jwks file needs it rewritten "
+            "(`regauth keys jwks > FILE`) and a restart before it accepts the new key's tokens"
+        )
 
 
 @command.command("show")

@@ -10,8 +10,10 @@ mismatch.
 
 from __future__ import annotations
 
+import tempfile
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 import click
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from regauth.authz.config_rules import compile_rules
 from regauth.cli.check_cmd import render
 from regauth.cli.context import CliContext, pass_cli
+from regauth.config import DatabaseSettings
 from regauth.config.rules import RuleSettings
 from regauth.domain.principal import ANONYMOUS, Principal
 from regauth.domain.scope import parse_scopes
@@ -56,6 +59,13 @@ class Case(BaseModel):
 class CaseFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # The configuration the cases are written against (relative to the case file);
+    # used unless --config is given.
+    config: str = ""
+    # "temporary": a fresh, empty database for the run (the cases then depend on the
+    # configuration alone, and nothing is written next to it); "configured": the
+    # configuration's own database, with its stored rules.
+    database: Literal["configured", "temporary"] = "configured"
     case: tuple[Case, ...]
 
 
@@ -69,8 +79,26 @@ def command() -> None:
 @click.option("--verbose", "-v", is_flag=True, help="Print the trace of every case.")
 @pass_cli
 def test(cli: CliContext, file: str, verbose: bool) -> None:
-    """Run the cases in FILE; exit 1 on any mismatch."""
-    cases = _load(Path(file))
+    """Run the cases in FILE; exit 1 on any mismatch.
+
+    FILE may name its configuration (``config = "…"``, used unless --config is
+    given) and ask for a temporary database (``database = "temporary"``).
+    """
+    path = Path(file)
+    case_file = _load(path)
+    cases = case_file.case
+    if case_file.config and cli.explicit_path is None:
+        cli.explicit_path = str(path.parent / case_file.config)
+    with tempfile.TemporaryDirectory(prefix="regauth-policy-") as scratch:
+        if case_file.database == "temporary":
+            url = f"sqlite:///{Path(scratch) / 'policy.db'}"
+            cli.use_settings(
+                cli.settings.model_copy(update={"database": DatabaseSettings(url=url)})
+            )
+        _run_cases(cli, cases, verbose)
+
+
+def _run_cases(cli: CliContext, cases: tuple[Case, ...], verbose: bool) -> None:
     default_service = (cli.settings.token.services or ("",))[0]
 
     async def run(db: Database) -> int:
@@ -111,12 +139,12 @@ async def _run_case(decider: object, case: Case, number: int, service: str, verb
     return ok
 
 
-def _load(path: Path) -> tuple[Case, ...]:
+def _load(path: Path) -> CaseFile:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        cases = CaseFile.model_validate(data).case
-        for case in cases:
+        case_file = CaseFile.model_validate(data)
+        for case in case_file.case:
             parse_scopes([case.scope])
     except (tomllib.TOMLDecodeError, ValidationError, MalformedScope) as exc:
         raise click.ClickException(f"{path}: {exc}") from None
-    return cases
+    return case_file

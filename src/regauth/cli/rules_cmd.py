@@ -1,4 +1,4 @@
-"""``regauth rules …``: ordered rules attached to a user or a group (SPEC §4.1)."""
+"""``regauth rules …``: ordered rules attached to a user or a group."""
 
 from __future__ import annotations
 

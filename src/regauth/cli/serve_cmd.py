@@ -2,14 +2,20 @@
 
 Plain HTTP is served by granian (the fast path). With ``server.tls_cert`` the
 listener is uvicorn instead: granian cannot make client certificates optional
-nor show them to the app, and SPEC §3's mTLS identity needs both
+nor show them to the app, and the mTLS identity needs both
 (:mod:`regauth.web.tls`, ``docs/mtls.md``).
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import functools
 import os
+import socket
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 import anyio
@@ -17,6 +23,7 @@ import click
 
 from regauth.cli.context import CliContext, pass_cli
 from regauth.config import Settings
+from regauth.config.model import default_realm
 from regauth.errors import ConfigError
 from regauth.ports import SystemClock, SystemRandom
 from regauth.runtime import Runtime
@@ -37,24 +44,98 @@ def command(cli: CliContext, host: str | None, port: int | None, workers: int | 
     """Serve /token, /.well-known/jwks.json, /healthz, /readyz and /metrics."""
     apply_env_file_for(cli.config_path, os.environ)
     settings = cli.settings  # strict: a broken file stops serve (workers may fall back later)
+    server = settings.server
+    host, port, workers = host or server.host, port or server.port, workers or server.workers
+    claim = claim_port(host, port)
+    if claim is None:
+        click.echo(f"regauth: port {port} is in use", err=True)
+        raise SystemExit(1)
     save_snapshot(cli.config_path)
     Database(settings.database_url).migrate()
     keyring = cli.key_store().load(settings.keys.kid)  # fail fast on missing or bad keys
     anyio.run(_check_start_up, settings)
+    if os.environ.get("REGAUTH_ADMIN_PASSWORD"):
+        click.echo(anyio.run(_admin_password_note, settings), err=True)
     os.environ["REGAUTH_CONFIG"] = str(cli.config_path.resolve())
-    server = settings.server
-    host, port, workers = host or server.host, port or server.port, workers or server.workers
     tls = _tls_files(settings)
     client_auth = ", client certificates optional" if server.client_ca else ""
-    click.echo(
+    message = (
         f"regauth: serving on {'https' if tls else 'http'}://{host}:{port}{client_auth} "
-        f"(signing key {keyring.current.key_id}, {keyring.current.alg})",
-        err=True,
+        f"(signing key {keyring.current.key_id}, {keyring.current.alg}; "
+        f"registries use realm {settings.token.realm or default_realm(host, port, tls=bool(tls))})"
     )
+    # Said only once the listener accepts connections, never before.
+    threading.Thread(target=_announce, args=(host, port, message), daemon=True).start()
     if tls:
         _serve_tls(tls, host, port, workers)
     else:
         _serve_plain(host, port, workers)
+
+
+def claim_port(host: str, port: int) -> int | None:
+    """Make sure nobody serves on ``port``; a lock fd held for the process's life, or None.
+
+    granian binds with SO_REUSEPORT, so a second server on the same port would bind
+    as well and share the connections. Two checks prevent that: an exclusive lock per
+    port (two ``serve`` starting at the same moment) and a trial bind without
+    SO_REUSEPORT, which fails while any other listener holds the port.
+    """
+    lock_path = Path(tempfile.gettempdir()) / f"regauth-port-{port}.lock"
+    try:
+        fd = os.open(lock_path, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:
+        fd = -1
+    if fd >= 0:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if fd >= 0:
+                os.close(fd)
+            if exc.errno == errno.EADDRINUSE:
+                return None
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return fd
+
+
+def _announce(host: str, port: int, message: str, timeout: float = 120.0) -> None:
+    """Print ``message`` once a TCP connection to the listener succeeds."""
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((target, port), timeout=1):
+                click.echo(message, err=True)
+                return
+        except OSError:
+            time.sleep(0.05)
+
+
+async def _admin_password_note(settings: Settings) -> str:
+    """What ``REGAUTH_ADMIN_PASSWORD`` does here: nothing; ``regauth init`` reads it."""
+    from regauth.store import UserStore
+
+    db = Database(settings.database_url)
+    try:
+        exists = await UserStore(db, SystemClock()).get("admin") is not None
+    finally:
+        await db.dispose()
+    if exists:
+        return (
+            "regauth: REGAUTH_ADMIN_PASSWORD is ignored: the admin user exists already and "
+            "keeps its password (change it with `regauth users passwd admin`)"
+        )
+    return (
+        "regauth: REGAUTH_ADMIN_PASSWORD is ignored: serve creates no users "
+        "(create the admin with `regauth users add admin --group admins`)"
+    )
 
 
 async def _check_start_up(settings: Settings) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from regauth.authn.passwords import PasswordHasher, parse_htpasswd
 from regauth.cli.context import CliContext, pass_cli, read_secret
 from regauth.store import Database, UserStore
+
+if TYPE_CHECKING:
+    from regauth.authn.passwords import PasswordHasher
 
 
 @click.group("users")
@@ -18,6 +21,9 @@ def command() -> None:
 
 
 def _hasher(cli: CliContext) -> PasswordHasher:
+    # Imported here: argon2 and bcrypt are only needed by commands that hash.
+    from regauth.authn.passwords import PasswordHasher
+
     p = cli.settings.passwords
     return PasswordHasher(
         time_cost=p.time_cost, memory_cost=p.memory_cost, parallelism=p.parallelism
@@ -97,6 +103,8 @@ def list_users(cli: CliContext) -> None:
 @pass_cli
 def import_htpasswd(cli: CliContext, file: str, groups: tuple[str, ...]) -> None:
     """Import bcrypt users from an htpasswd file (upgraded to argon2id at next login)."""
+    from regauth.authn.passwords import parse_htpasswd
+
     entries = parse_htpasswd(Path(file).read_text(encoding="utf-8"))
 
     async def run(db: Database) -> tuple[int, int]:

@@ -68,7 +68,9 @@ class TokenSettings(_Model):
     services: tuple[str, ...] = ()
     ttl: int = Field(default=300, ge=10, le=86400)
     refresh_ttl: int = Field(default=90 * 86400, ge=60)
-    realm: str = "http://127.0.0.1:5001/token"
+    # The public URL of /token given to registries; "" means http://HOST:PORT/token of
+    # [server] (Settings.realm), so a changed port (REGAUTH_SERVER__PORT) moves it too.
+    realm: str = ""
     on_denied: Literal["narrow", "forbid"] = "narrow"
 
 
@@ -76,6 +78,9 @@ class KeySettings(_Model):
     dir: Path = Path("keys")
     alg: Alg = "ES256"
     kid: Literal["libtrust", "rfc7638"] = "libtrust"
+    # false: tokens carry no x5c header, only the kid (Distribution 3.x with a jwks
+    # file and no rootcertbundle; use kid = "rfc7638" there, the kid the JWKS lists).
+    x5c: bool = True
     stable_ca: bool = True
     leaf_days: int = Field(default=90, ge=1, le=3650)
     ca_days: int = Field(default=3650, ge=1, le=36500)
@@ -212,6 +217,12 @@ class Settings(_Model):
         return value if value.is_absolute() else self.base_dir / value
 
     @property
+    def realm(self) -> str:
+        """``token.realm``, else ``http(s)://<server.host>:<server.port>/token``."""
+        tls = self.server.tls_cert is not None
+        return self.token.realm or default_realm(self.server.host, self.server.port, tls=tls)
+
+    @property
     def keys_dir(self) -> Path:
         return self.path(self.keys.dir)
 
@@ -221,3 +232,12 @@ class Settings(_Model):
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
             return f"sqlite:///{self.path(Path(url.removeprefix('sqlite:///')))}"
         return url
+
+
+def default_realm(host: str, port: int, *, tls: bool = False) -> str:
+    """The /token URL of a server listening on ``host:port`` (a wildcard → loopback)."""
+    if host in ("0.0.0.0", "", "::"):  # noqa: S104 - a wildcard is not a reachable host
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"{'https' if tls else 'http'}://{host}:{port}/token"

@@ -5,7 +5,10 @@ key object, algorithm and the encoded header segment (which carries the
 whole ``x5c`` chain) are fixed at construction, so a call is one JSON
 encoding, one base64 and one signature; PyJWT's algorithm object does the
 signing (including the DER → ``r || s`` conversion). The JWS header is exactly
-``{"alg", "typ": "JWT", "kid", "x5c"}`` (SPEC §1); ES signatures are the raw
+``{"alg", "typ": "JWT", "kid", "x5c"}``, or without ``x5c`` when ``x5c=False``
+(``keys.x5c = false``: Distribution 3.0 treats an ``x5c`` chain it cannot verify as
+a hard failure, so a registry that trusts only a JWKS file needs tokens that carry
+just the ``kid``); ES signatures are the raw
 ``r || s`` form of RFC 7518 §3.4. Claims are signed as given: building and
 validating them is the caller's job. A new keyring means a new signer.
 """
@@ -27,12 +30,14 @@ class TokenSigner:
 
     __slots__ = ("_algorithm", "_header", "_key", "keyring")
 
-    def __init__(self, keyring: Keyring) -> None:
+    def __init__(self, keyring: Keyring, *, x5c: bool = True) -> None:
         current = keyring.current
         self.keyring = keyring
         self._key = current.private_key
         self._algorithm = get_default_algorithms()[current.alg.value]
-        header = {"alg": current.alg.value, "typ": "JWT", "kid": current.kid, "x5c": current.x5c}
+        header: dict[str, object] = {"alg": current.alg.value, "typ": "JWT", "kid": current.kid}
+        if x5c:
+            header["x5c"] = current.x5c
         self._header = _b64(orjson.dumps(header)) + b"."
 
     def sign(self, claims: Mapping[str, object]) -> str:

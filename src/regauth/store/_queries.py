@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Result, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,8 +44,16 @@ async def insert_ignoring_conflicts(
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.execute(insert(table).values(list(rows)).on_conflict_do_nothing())
+    # Imported here: the PostgreSQL dialect module alone is a sizeable share of the
+    # start-up cost of a CLI command on SQLite.
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        await session.execute(postgresql.insert(table).values(list(rows)).on_conflict_do_nothing())
+        return
+    from sqlalchemy.dialects import sqlite
+
+    await session.execute(sqlite.insert(table).values(list(rows)).on_conflict_do_nothing())
 
 
 async def ensure_groups(session: AsyncSession, names: Iterable[str], now: datetime) -> list[int]:

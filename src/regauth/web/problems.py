@@ -27,6 +27,9 @@ def problem_response(error: ProblemError, basic_realm: str) -> Response:
         "code": error.code,
         "detail": error.detail or error.title,
     }
+    # The docker client shows only a ``details`` field of an error body (for a 401:
+    # "unauthorized: <details>"); the RFC 9457 members above stay as they are.
+    body["details"] = body["detail"]
     if error.oauth_error:
         body["error"] = error.oauth_error
         body["error_description"] = body["detail"]
