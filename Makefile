@@ -9,7 +9,8 @@ STAMP  := $(VENV)/.installed-$(SUM)
 # make run PORT=5002 serves (and, on the first run, configures) another port
 PORT   ?=
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := docker-registry skopeo containerd slapd ldap-utils docker.io podman buildah
+APT_PACKAGES := docker-registry skopeo containerd slapd ldap-utils docker.io podman buildah \
+	postgresql debootstrap
 # node and npm run the test identity provider (oidc-provider); installed only when missing
 NODE_PACKAGES := $(shell command -v npm >/dev/null || echo nodejs npm)
 
@@ -39,7 +40,8 @@ system-deps:
 	    || ! command -v ctr >/dev/null || ! command -v /usr/sbin/slapd >/dev/null \
 	    || ! command -v ldapadd >/dev/null || ! command -v npm >/dev/null \
 	    || ! command -v /usr/sbin/dockerd >/dev/null || ! command -v /usr/bin/docker >/dev/null \
-	    || ! command -v podman >/dev/null || ! command -v buildah >/dev/null; then \
+	    || ! command -v podman >/dev/null || ! command -v buildah >/dev/null \
+	    || ! test -x /usr/lib/postgresql/15/bin/initdb || ! command -v debootstrap >/dev/null; then \
 	  echo "installing $(APT_PACKAGES) with apt"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) $(NODE_PACKAGES) >/dev/null; \

@@ -8,6 +8,9 @@ cost of each authorization stage is measured in-process (µs per call).
 
     python bench/run.py [--duration 8] [--connections 16] [--workers 1] [--scenario NAME ...]
 
+The database scenarios run the same logins on SQLite and on a private PostgreSQL
+cluster (tests/postgres.py), cached (database.cache_seconds = 1) and uncached (0).
+
 Two references are measured with the same server, workers and load: the bare
 ASGI "hello" (the ratio column) and a minimal ES256 token endpoint on
 Starlette (bench/minimal.py: what the framework plus one signature allow).
@@ -273,20 +276,23 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def regauth(config: Path, *args: str, stdin: bytes | None = None) -> str:
+def regauth(
+    config: Path, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> str:
     cmd = [str(BIN / "regauth"), "--config", str(config), *args]
-    return subprocess.run(cmd, input=stdin, check=True, capture_output=True).stdout.decode()
+    run = subprocess.run(cmd, input=stdin, check=True, capture_output=True, env=env)
+    return run.stdout.decode()
 
 
 def prepare(workdir: Path, port: int, setup: Setup) -> Path:
-    env = dict(os.environ, REGAUTH_ADMIN_PASSWORD="bench-admin-pw")
+    env = dict(os.environ, REGAUTH_ADMIN_PASSWORD="bench-admin-pw", **setup.env)
     init = ["init", "--dir", str(workdir), "--service", SERVICE, "--port", str(port)]
     subprocess.run([str(BIN / "regauth"), *init], env=env, check=True, capture_output=True)
     config = workdir / "regauth.toml"
     text = config.read_text()
     body = setup.top + text[: text.index("[[rules]]")] + setup.extra
     config.write_text(body + setup.rules + RULES)
-    regauth(config, "users", "add", "alice", "--password-stdin", stdin=b"alice-pw\n")
+    regauth(config, "users", "add", "alice", "--password-stdin", stdin=b"alice-pw\n", env=env)
     if setup.seed is not None:
         setup.seed(workdir)
     return config
@@ -308,11 +314,10 @@ def basic_login(name: str) -> Callable[[Path], Scenario]:
     return lambda _: Scenario(name, user_scope(), (basic("alice", "alice-pw"),))
 
 
-def pat(name: str) -> Callable[[Path], Scenario]:
+def pat(name: str, env: dict[str, str] | None = None) -> Callable[[Path], Scenario]:
     def make(config: Path) -> Scenario:
-        out = regauth(
-            config, "tokens", "create", "--user", "alice", "--rule", "name=**;actions=pull"
-        )
+        args = ["tokens", "create", "--user", "alice", "--rule", "name=**;actions=pull"]
+        out = regauth(config, *args, env=dict(os.environ, **(env or {})))
         return Scenario(name, user_scope(), (basic("alice", out.strip().splitlines()[-1]),))
 
     return make
@@ -460,6 +465,46 @@ def setups(oidc: str | None) -> list[Setup]:
     if oidc:
         found.append(oidc_setup(oidc))
     return found + scale_setups()
+
+
+UNCACHED = {"REGAUTH_DATABASE__CACHE_SECONDS": "0"}
+
+
+def database_setups(new_database: Callable[[str], str]) -> list[Setup]:
+    """The same logins on SQLite and PostgreSQL, with the read caches on (the default,
+    database.cache_seconds = 1) and off (every request reads user, token, rules, counters)."""
+    pg = {"REGAUTH_DATABASE__URL": new_database("bench")}
+    pg_uncached = {"REGAUTH_DATABASE__URL": new_database("bench_uncached")} | UNCACHED
+    return [
+        Setup("sqlite-uncached", env=UNCACHED, scenarios=[pat("sqlite-pat-uncached", UNCACHED)]),
+        Setup(
+            "postgresql",
+            env=pg,
+            scenarios=[basic_login("pg-basic-login-cached"), pat("pg-pat-cached", pg)],
+        ),
+        Setup(
+            "postgresql-uncached",
+            env=pg_uncached,
+            scenarios=[pat("pg-pat-uncached", pg_uncached)],
+        ),
+    ]
+
+
+def start_postgres() -> tuple[Callable[[], None], Callable[[str], str]]:
+    """A private PostgreSQL cluster (tests/postgres.py): its stopper and a database maker.
+
+    ``BENCH_PG_DRIVER=asyncpg`` runs the PostgreSQL scenarios on asyncpg instead of psycopg.
+    """
+    sys.path.insert(0, str(ROOT))
+    from tests.postgres import PostgresCluster
+
+    cluster = PostgresCluster.start()
+    driver = os.environ.get("BENCH_PG_DRIVER", "psycopg")
+
+    def new_database(prefix: str) -> str:
+        return cluster.create_database(prefix).replace("+psycopg", f"+{driver}", 1)
+
+    return cluster.stop, new_database
 
 
 def oidc_setup(issuer: str) -> Setup:
@@ -635,6 +680,12 @@ def main() -> None:
             results = [measure_bare(tmp, wrk, opts), measure_minimal(tmp, wrk, opts)]
             for setup in setups(issuer):
                 results += measure_setup(tmp, wrk, setup, wanted, opts)
+            stop_postgres, new_database = start_postgres()
+            try:
+                for setup in database_setups(new_database):
+                    results += measure_setup(tmp, wrk, setup, wanted, opts)
+            finally:
+                stop_postgres()
             results.append(measure_bare(tmp, wrk, opts))
         finally:
             if idp is not None:

@@ -1,7 +1,11 @@
-"""Shared fixtures: a frozen clock, fast password hashing, a prepared instance, an app client."""
+"""Shared fixtures: a frozen clock, fast password hashing, a prepared instance, an app client,
+and the databases: ``postgres`` (one private PostgreSQL cluster per session), ``postgres_url``
+(a fresh empty database on it per test) and ``db_url``, parametrised over SQLite and
+PostgreSQL so that a test using it runs on both backends."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,6 +20,7 @@ from regauth.config import Settings, parse_settings
 from regauth.keys import Algorithm, KeyStore
 from regauth.store import Database, UserStore
 from regauth.web.app import create_asgi
+from tests.postgres import PostgresCluster, PostgresMissing
 
 FAST_PASSWORDS = "[passwords]\ntime_cost = 1\nmemory_cost = 1024\nparallelism = 1\n"
 # Tests change users, tokens and rules and expect the next request to see it at once;
@@ -37,6 +42,67 @@ class FrozenClock:
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One private PostgreSQL cluster for the whole session, stopped by PID at the end."""
+    try:
+        cluster = PostgresCluster.start()
+    except PostgresMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresCluster) -> str:
+    """The URL of a new, empty PostgreSQL database (``postgresql+psycopg://…``)."""
+    return postgres.create_database()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: PostgresCluster) -> str:
+    """The name of a PostgreSQL database migrated to the head revision, to copy from."""
+    url = postgres.create_database("template")
+    Database(url).migrate()
+    return url.rsplit("/", 1)[1]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the head revision, to copy from."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "regauth.db"
+    Database(f"sqlite:///{path}").migrate()
+    return path
+
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on each backend in turn: a SQLite file, then a PostgreSQL database."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return f"sqlite:///{tmp_path / 'data' / 'regauth.db'}"
+
+
+@pytest.fixture(params=BACKENDS)
+def migrated_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Like ``db_url``, but already migrated to the head revision (a copy of a template:
+    the migrations themselves are tested on ``db_url``)."""
+    if request.param == "postgresql":
+        cluster: PostgresCluster = request.getfixturevalue("postgres")
+        return cluster.create_database(template=request.getfixturevalue("postgres_template"))
+    template: Path = request.getfixturevalue("sqlite_template")
+    target = tmp_path / "data" / "regauth.db"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
 
 
 @dataclass
@@ -105,11 +171,14 @@ def make_instance(
     rules: str = DEFAULT_RULES,
     alg: str = "ES256",
     stable_ca: bool = True,
+    database_url: str = "",
 ) -> Instance:
+    """A configured instance; ``database_url`` (default: a SQLite file in ``tmp_path``)."""
+    database = f'url = "{database_url}"\n' if database_url else ""
     text = (
         f'{top}\n[token]\nissuer = "test-issuer"\nservices = ["registry.test"]\n{token_extra}\n'
         f'[keys]\nalg = "{alg}"\nstable_ca = {str(stable_ca).lower()}\nreload_interval = 0.1\n'
-        f"{FAST_PASSWORDS}{NO_READ_CACHE}{extra}{rules}"
+        f"{FAST_PASSWORDS}{NO_READ_CACHE}{database}{extra}{rules}"
     )
     (tmp_path / "regauth.toml").write_text(text, encoding="utf-8")
     settings = parse_settings(text, base_dir=tmp_path, environ={})
@@ -122,8 +191,9 @@ def make_instance(
 
 
 @pytest.fixture
-def instance(tmp_path: Path, clock: FrozenClock) -> Instance:
-    inst = make_instance(tmp_path, clock)
+def instance(tmp_path: Path, clock: FrozenClock, migrated_db_url: str) -> Instance:
+    """alice, bob (group dev) and admin, on SQLite and on PostgreSQL in turn."""
+    inst = make_instance(tmp_path, clock, database_url=migrated_db_url)
     inst.add_user("alice", "alice-pw")
     inst.add_user("bob", "bob-pw", ("dev",))
     inst.add_user("admin", "admin-pw")

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -46,21 +47,61 @@ from regauth.store.cache import CachedTokens, CachedUsers
 if TYPE_CHECKING:
     from regauth.authn.oidc import OidcAuthenticator
     from regauth.authz.webhook import WebhookMetrics
+    from regauth.keys.sealing import KeyEncryptionKey
 
 log = logging.getLogger("regauth")
 LEEWAY = timedelta(seconds=60)
 
 
-def key_store(settings: Settings, clock: Clock) -> KeyStore:
+KEK_VARIABLE = "REGAUTH_KEK"
+
+
+def key_store(
+    settings: Settings, clock: Clock, environ: Mapping[str, str] | None = None
+) -> KeyStore:
+    """The configured key store: the key directory, or the database (``keys.store``)."""
     passphrase = None
     if settings.keys.passphrase_file is not None:
-        path = settings.path(settings.keys.passphrase_file)
+        passphrase = _read_secret_file(settings, settings.keys.passphrase_file, "passphrase_file")
+    if settings.keys.store == "file":
+        return KeyStore(settings.keys_dir, clock, passphrase)
+    from regauth.store.key_material import DatabaseBlobs
+
+    kek = key_encryption_key(settings, os.environ if environ is None else environ)
+    db = Database(settings.database_url)
+    blobs = DatabaseBlobs(db, kek, clock)
+    return KeyStore.over(blobs, f"the database ({db.redacted_url()})", clock, passphrase)
+
+
+def key_encryption_key(settings: Settings, environ: Mapping[str, str]) -> KeyEncryptionKey:
+    """The KEK from ``keys.kek_file``, else from ``$REGAUTH_KEK``; ConfigError if neither."""
+    from regauth.keys.sealing import KeyEncryptionKey
+
+    if settings.keys.kek_file is not None:
+        raw = _read_secret_file(settings, settings.keys.kek_file, "kek_file")
         try:
-            passphrase = path.read_bytes().rstrip(b"\r\n")
-        except OSError as exc:
-            message = f"cannot read {path}: {exc.strerror}"
-            raise ConfigError(message, path="keys.passphrase_file") from None
-    return KeyStore(settings.keys_dir, clock, passphrase)
+            return KeyEncryptionKey.parse(raw)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, path="keys.kek_file") from None
+    value = environ.get(KEK_VARIABLE, "")
+    if not value:
+        raise ConfigError(
+            f'keys.store = "database" needs a key-encryption key: set keys.kek_file '
+            f"or {KEK_VARIABLE} (make one with `regauth keys new-kek`)",
+            path="keys.kek_file",
+        )
+    try:
+        return KeyEncryptionKey.parse(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{KEK_VARIABLE}: {exc.message}", path="keys.kek_file") from None
+
+
+def _read_secret_file(settings: Settings, value: Path, field: str) -> bytes:
+    path = settings.path(value)
+    try:
+        return path.read_bytes().rstrip(b"\r\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", path=f"keys.{field}") from None
 
 
 def retire_grace(settings: Settings) -> timedelta:
@@ -202,13 +243,20 @@ class KeyringHolder:
     def keyring(self) -> Keyring:
         return self._keyring
 
+    def close(self) -> None:
+        self._store.close()
+
     @property
     def signer(self) -> TokenSigner:
         return self._signer
 
     def refresh(self) -> bool:
         """Reload when the directory changed or a retired key ran out; True if swapped."""
-        state = self._store.state_token()
+        try:
+            state = self._store.state_token()
+        except OSError as exc:  # the database holding the keys is unreachable
+            log.error("key reload check failed, keeping the current keys: %s", exc.strerror)
+            return False
         if state == self._state and not self._retired_key_expired():
             return False
         try:
@@ -360,3 +408,4 @@ class Runtime:
         await self.audit.close()
         await self.tokens.flush_uses()
         await self.db.dispose()
+        await anyio.to_thread.run_sync(self.keys.close)

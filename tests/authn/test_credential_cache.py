@@ -6,7 +6,6 @@ import statistics
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import anyio
 import bcrypt
@@ -46,8 +45,8 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'regauth.db'}")
+async def db(migrated_db_url: str) -> AsyncIterator[Database]:
+    database = Database(migrated_db_url)
     database.migrate()
     try:
         yield database
@@ -140,10 +139,10 @@ async def test_password_change_invalidates(
 
 
 async def test_change_by_another_worker_is_effective_at_once(
-    local: LocalUsers, db: Database, tmp_path: Path, clock: FrozenClock, hasher: CountingHasher
+    local: LocalUsers, db: Database, clock: FrozenClock, hasher: CountingHasher
 ) -> None:
     await assert_ok(local, "alice", "alice-pw")
-    other = Database(f"sqlite:///{tmp_path / 'regauth.db'}")
+    other = Database(db.url)
     try:
         await UserStore(other, clock).set_password("alice", hasher.hash("changed"))
     finally:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import anyio
 import orjson
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from regauth.authn.throttle import Throttle, address_key
 from regauth.config.throttle import ThrottleSettings
@@ -33,15 +31,14 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def db_file(tmp_path: Path) -> Path:
-    path = tmp_path / "regauth.db"
-    Database(f"sqlite:///{path}").migrate()
-    return path
+def db_file(migrated_db_url: str) -> str:
+    """A migrated database URL, on SQLite and PostgreSQL (the counters are shared by workers)."""
+    return migrated_db_url
 
 
 @pytest.fixture
-async def db(db_file: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite:///{db_file}")
+async def db(db_file: str) -> AsyncIterator[Database]:
+    database = Database(db_file)
     try:
         yield database
     finally:
@@ -117,17 +114,20 @@ async def test_store_reset_and_purge(store: FailureStore, clock: FrozenClock) ->
     assert await store.purge() == 1
 
 
-async def test_store_keeps_only_hashes_of_names(store: FailureStore, db_file: Path) -> None:
+async def test_store_keeps_only_hashes_of_names(store: FailureStore, db_file: str) -> None:
     await store.record_failure(["account:alice", "ip:192.0.2.1"])
-    with sqlite3.connect(db_file) as conn:
-        keys = {row[0] for row in conn.execute("SELECT key FROM auth_failures")}
-    conn.close()
+    engine = Database(db_file).sync_engine()
+    try:
+        with engine.connect() as conn:
+            keys = {row[0] for row in conn.execute(text("SELECT key FROM auth_failures"))}
+    finally:
+        engine.dispose()
     assert keys == {hashed_key("account:alice"), hashed_key("ip:192.0.2.1")}
     assert all(len(k) == 64 for k in keys)
 
 
-async def test_two_workers_share_counters(db_file: Path, clock: FrozenClock) -> None:
-    first, second = Database(f"sqlite:///{db_file}"), Database(f"sqlite:///{db_file}")
+async def test_two_workers_share_counters(db_file: str, clock: FrozenClock) -> None:
+    first, second = Database(db_file), Database(db_file)
     try:
         a, b = FailureStore(first, clock), FailureStore(second, clock)
         await a.record_failure(["account:alice"])
@@ -233,9 +233,9 @@ async def test_success_after_failures_writes_once_then_not_again(
 
 
 async def test_a_worker_with_a_stale_snapshot_cannot_accept_a_locked_account(
-    db_file: Path, clock: FrozenClock
+    db_file: str, clock: FrozenClock
 ) -> None:
-    first, second = Database(f"sqlite:///{db_file}"), Database(f"sqlite:///{db_file}")
+    first, second = Database(db_file), Database(db_file)
     try:
         stale = Throttle.build(first, SETTINGS, clock, cache_seconds=1)
         other = Throttle.build(second, SETTINGS, clock, cache_seconds=1)
@@ -256,9 +256,9 @@ async def test_a_worker_with_a_stale_snapshot_cannot_accept_a_locked_account(
 
 
 async def test_below_the_limit_a_success_resets_what_other_workers_counted(
-    db_file: Path, clock: FrozenClock
+    db_file: str, clock: FrozenClock
 ) -> None:
-    first, second = Database(f"sqlite:///{db_file}"), Database(f"sqlite:///{db_file}")
+    first, second = Database(db_file), Database(db_file)
     try:
         a = Throttle.build(first, SETTINGS, clock, cache_seconds=1)
         b = Throttle.build(second, SETTINGS, clock, cache_seconds=1)
@@ -271,8 +271,8 @@ async def test_below_the_limit_a_success_resets_what_other_workers_counted(
         await second.dispose()
 
 
-async def test_workers_see_each_others_failures(db_file: Path, clock: FrozenClock) -> None:
-    first, second = Database(f"sqlite:///{db_file}"), Database(f"sqlite:///{db_file}")
+async def test_workers_see_each_others_failures(db_file: str, clock: FrozenClock) -> None:
+    first, second = Database(db_file), Database(db_file)
     try:
         a, b = Throttle.build(first, SETTINGS, clock), Throttle.build(second, SETTINGS, clock)
         await fail(a, 2, "alice", "192.0.2.1")

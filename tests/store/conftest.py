@@ -1,20 +1,17 @@
 """Fixtures for the store tests: a frozen clock and a migrated database.
 
-Every repository test runs on a fresh SQLite file, and also on PostgreSQL
-when ``REGAUTH_TEST_POSTGRES_URL`` names a disposable database (its tables
-are dropped before each test).
+Every repository test runs twice: on a fresh SQLite file and on a fresh
+database of the session's private PostgreSQL cluster (``tests/postgres.py``).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from regauth.store import Database, GroupStore, TokenStore, UserStore
 
@@ -47,26 +44,10 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "regauth.db"
 
 
-POSTGRES_URL = os.environ.get("REGAUTH_TEST_POSTGRES_URL", "")
-
-
-def _reset_postgres(url: str) -> None:
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"])
-async def db(request: pytest.FixtureRequest, db_path: Path) -> AsyncIterator[Database]:
-    if request.param == "postgresql":
-        _reset_postgres(POSTGRES_URL)
-        database = Database(POSTGRES_URL)
-    else:
-        database = Database(f"sqlite:///{db_path}")
+@pytest.fixture
+async def db(migrated_db_url: str) -> AsyncIterator[Database]:
+    """A migrated database, on SQLite and on PostgreSQL (the fixture is parametrised)."""
+    database = Database(migrated_db_url)
     database.migrate()
     try:
         yield database

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from regauth.errors import ConfigError
 from regauth.store import Database
@@ -88,24 +88,58 @@ def _head() -> str:
     return head
 
 
-def test_upgrades_keep_existing_rows(db_path: Path) -> None:
-    db = Database(f"sqlite:///{db_path}")
+def test_upgrades_keep_existing_rows(db_url: str) -> None:
+    db = Database(db_url)
     db.migrate("0001")
-    with closing(sqlite3.connect(db_path)) as conn, conn:
-        conn.execute("INSERT INTO users (id, name, created_at) VALUES (1, 'alice', '2025-01-01')")
-        conn.execute("INSERT INTO groups (id, name, created_at) VALUES (1, 'devs', '2025-01-01')")
-        conn.execute("INSERT INTO memberships VALUES (1, 1)")
-        conn.execute(
-            "INSERT INTO tokens (id, user_id, kind, secret_hash, created_at)"
-            " VALUES ('t1', 1, 'pat', 'h', '2025-01-01')"
-        )
-    db.migrate()
-    with closing(sqlite3.connect(db_path)) as conn:
-        counts = [
-            conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
-            for table in ("users", "groups", "memberships", "tokens")
-        ]
-    assert counts == [(1,)] * 4
+    engine = db.sync_engine()
+    try:
+        with engine.begin() as conn:
+            for statement in (
+                "INSERT INTO users (id, name, created_at) VALUES (1, 'alice', '2025-01-01')",
+                "INSERT INTO groups (id, name, created_at) VALUES (1, 'devs', '2025-01-01')",
+                "INSERT INTO memberships VALUES (1, 1)",
+                "INSERT INTO tokens (id, user_id, kind, secret_hash, created_at)"
+                " VALUES ('t1', 1, 'pat', 'h', '2025-01-01')",
+            ):
+                conn.execute(text(statement))
+        db.migrate()
+        with engine.connect() as conn:
+            counts = [
+                conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()  # noqa: S608
+                for table in ("users", "groups", "memberships", "tokens")
+            ]
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    finally:
+        engine.dispose()
+    assert counts == [1] * 4
+    assert version == _head()
+
+
+async def test_concurrent_migrations_are_serialised(db_url: str) -> None:
+    """Replicas starting together all migrate: one upgrades, the others find it done."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            Database(db_url).migrate()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    db = Database(db_url)
+    try:
+        async with db.engine.connect() as conn:
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+    finally:
+        await db.dispose()
+    assert version == [(_head(),)]
 
 
 async def test_sqlite_connections_enforce_foreign_keys_and_wal(db_path: Path) -> None:
@@ -127,9 +161,10 @@ def _modeled(obj: object, name: str | None, kind: str, reflected: bool, _other: 
     return not (kind == "table" and reflected and name not in Base.metadata.tables)
 
 
-def test_migration_matches_models(db_path: Path) -> None:
-    Database(f"sqlite:///{db_path}").migrate()
-    engine = create_engine(f"sqlite:///{db_path}")
+def test_migration_matches_models(db_url: str) -> None:
+    db = Database(db_url)
+    db.migrate()
+    engine = db.sync_engine()
     try:
         with engine.connect() as conn:
             opts = {"compare_type": True, "include_object": _modeled}

@@ -211,8 +211,11 @@ def test_refresh_token_for_another_username_is_refused(client: TestClient) -> No
 
 
 def _all_token_rows(instance: Instance) -> str:
-    import sqlite3
+    from sqlalchemy import text
 
-    path = instance.settings.database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as conn:
-        return repr(conn.execute("select * from tokens").fetchall())
+    engine = Database(instance.settings.database_url).sync_engine()
+    try:
+        with engine.connect() as conn:
+            return repr(conn.execute(text("select * from tokens")).all())
+    finally:
+        engine.dispose()

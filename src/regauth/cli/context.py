@@ -53,9 +53,16 @@ class CliContext:
         return build_decider(self.settings, db, self.clock, webhooks=webhooks)
 
     def key_store(self) -> KeyStore:
+        """The configured key store, closed when the command ends (a database one is
+        migrated first: its table may be new)."""
         from regauth.runtime import key_store
+        from regauth.store import Database
 
-        return key_store(self.settings, self.clock)
+        if self.settings.keys.store == "database":
+            Database(self.settings.database_url).migrate()
+        store = key_store(self.settings, self.clock)
+        click.get_current_context().call_on_close(store.close)
+        return store
 
     def run_db(self, fn: Callable[[Database], Awaitable[T]]) -> T:
         """Run ``fn`` against a migrated database, then dispose of the engine."""

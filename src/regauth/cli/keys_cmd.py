@@ -122,6 +122,18 @@ def export_bundle(cli: CliContext, file: str) -> None:
     click.echo(f"wrote {file}")
 
 
+@command.command("new-kek")
+def new_kek() -> None:
+    """Print a new random key-encryption key (for keys.store = "database").
+
+    Keep it outside the database: in a file named by keys.kek_file (mode 0600)
+    or in the REGAUTH_KEK environment variable of every replica.
+    """
+    from regauth.keys.sealing import KeyEncryptionKey
+
+    click.echo(KeyEncryptionKey.generate_text())
+
+
 @command.command("jwks")
 @pass_cli
 def jwks(cli: CliContext) -> None:

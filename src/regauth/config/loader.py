@@ -20,7 +20,9 @@ from regauth.errors import ConfigError
 
 ENV_PREFIX = "REGAUTH_"
 # Variables with the prefix that are not configuration overrides.
-NOT_OVERRIDES = frozenset({"REGAUTH_CONFIG", "REGAUTH_ADMIN_PASSWORD", "REGAUTH_METRICS_DIR"})
+NOT_OVERRIDES = frozenset(
+    {"REGAUTH_CONFIG", "REGAUTH_ADMIN_PASSWORD", "REGAUTH_METRICS_DIR", "REGAUTH_KEK"}
+)
 DEFAULT_PATH = Path("var/regauth.toml")
 
 

@@ -92,6 +92,10 @@ class KeySettings(_Model):
     passphrase_file: Path | None = None
     rotate_cron: str = ""
     reload_interval: float = Field(default=2.0, gt=0, le=60)
+    # "database": keys live in the database, sealed with the key-encryption key read
+    # from kek_file or the REGAUTH_KEK environment variable (never from the database).
+    store: Literal["file", "database"] = "file"
+    kek_file: Path | None = None
 
     @field_validator("rotate_cron")
     @classmethod

@@ -1,11 +1,15 @@
-"""The on-disk key directory: generation, import, rotation and loading (SPEC §2).
+"""The key store: generation, import, rotation and loading (SPEC §2).
 
-Writers (:meth:`KeyStore.create_ca`, :meth:`~KeyStore.generate`,
+The store is a key directory by default, or the database
+(``keys.store = "database"``, :mod:`regauth.store.key_material`), behind the
+same :class:`~regauth.keys._blobs.Blobs` port. Writers
+(:meth:`KeyStore.create_ca`, :meth:`~KeyStore.generate`,
 :meth:`~KeyStore.rotate`, :meth:`~KeyStore.rotate_if_due`,
-:meth:`~KeyStore.import_key`) hold an exclusive ``flock`` on ``<dir>/.lock``,
-write key and certificate files first and ``keyring.json`` last, each
-atomically: a server reloading concurrently sees the old keyring or the new
-one, never a half-written state. :meth:`KeyStore.load` takes no lock.
+:meth:`~KeyStore.import_key`) hold the store's exclusive lock (an ``flock`` on
+``<dir>/.lock``, or a database lock shared by every replica), write key and
+certificate files first and ``keyring.json`` last, each atomically: a server
+reloading concurrently sees the old keyring or the new one, never a
+half-written state. :meth:`KeyStore.load` takes no lock.
 
 A retired key keeps verifying until ``valid_until`` (retirement time + grace,
 which must cover the token lifetime plus the registry's leeway); after that
@@ -26,7 +30,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from regauth.errors import ConfigError
-from regauth.keys._layout import Layout
+from regauth.keys._blobs import Blobs, FileBlobs
+from regauth.keys._layout import CA_KEY, STATE, Layout, crt_name, key_name
 from regauth.keys._state import Retired, StoreState, key_id_time, new_key_id
 from regauth.keys.algorithms import (
     MIN_RSA_BITS,
@@ -59,30 +64,44 @@ DEFAULT_GRACE = timedelta(minutes=6)
 
 
 class KeyStore:
-    """A key directory; safe to share between several server processes."""
+    """A key directory (or database, see :meth:`over`); safe to share between processes."""
 
     def __init__(self, directory: Path, clock: Clock, passphrase: bytes | None = None) -> None:
+        self.directory = Path(directory)
+        self._init(FileBlobs(self.directory), str(self.directory), clock, passphrase)
+
+    @classmethod
+    def over(
+        cls, blobs: Blobs, where: str, clock: Clock, passphrase: bytes | None = None
+    ) -> KeyStore:
+        """A store kept in ``blobs`` (e.g. the database); ``where`` names it in messages."""
+        store = cls.__new__(cls)
+        store.directory = Path()
+        store._init(blobs, where, clock, passphrase)
+        return store
+
+    def _init(self, blobs: Blobs, where: str, clock: Clock, passphrase: bytes | None) -> None:
         if passphrase == b"":
             raise ConfigError("the key passphrase is empty")
-        self.directory = Path(directory)
+        self._where = where
         self._clock = clock
-        self._files = Layout(self.directory, passphrase)
+        self._files = Layout(blobs, passphrase)
 
     def exists(self) -> bool:
-        """Whether a keyring has been committed to this directory."""
-        return self._files.state_path.is_file()
+        """Whether a keyring has been committed to this store."""
+        return self._files.has_state()
 
     def has_ca(self) -> bool:
         """Whether a stable CA (key and certificate) is present."""
-        return self._files.ca_key_path.is_file() and self._files.ca_crt_path.is_file()
+        return self._files.has_ca()
 
     def state_token(self) -> str:
         """A cheap value that changes whenever ``keyring.json`` is replaced ("" if missing)."""
-        try:
-            st = self._files.state_path.stat()
-        except FileNotFoundError:
-            return ""
-        return f"{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+        return self._files.blobs.stamp(STATE)
+
+    def close(self) -> None:
+        """Release the store's connections (a no-op for a directory)."""
+        self._files.blobs.close()
 
     def create_ca(
         self,
@@ -96,7 +115,7 @@ class KeyStore:
         """Create the stable CA that signs later leaves; replace one only if ``force``."""
         with self._files.locked():
             if self.has_ca() and not force:
-                raise ConfigError(f"a CA already exists in {self.directory}; force to replace")
+                raise ConfigError(f"a CA already exists in {self._where}; force to replace")
             key = generate_private_key(alg, rsa_bits)
             cert = make_ca(key, common_name, self._clock.now(), days)
             self._files.write_ca(key, cert)
@@ -178,9 +197,11 @@ class KeyStore:
         directory is fine). ConfigError if there is no keyring or it is broken.
         """
         try:
-            raw = self._files.state_path.read_bytes()
+            raw = self._files.read_state_bytes()
         except FileNotFoundError:
-            raise ConfigError(f"no signing key in {self.directory}; generate one first") from None
+            raise ConfigError(f"no signing key in {self._where}; generate one first") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {exc.filename}: {exc.strerror}") from None
         state = StoreState.from_json(raw)
         live, expired = state.split_expired(self._clock.now())
         try:
@@ -215,7 +236,7 @@ class KeyStore:
         now = self._clock.now()
         if not self.has_ca():
             return make_leaf(key, name, now, days)
-        ca_key = self._files.read_private_key(self._files.ca_key_path)
+        ca_key = self._files.read_private_key(CA_KEY)
         return make_leaf(key, name, now, days, ca_key, self._files.read_ca_cert())
 
     def _install(
@@ -224,7 +245,7 @@ class KeyStore:
         """Write ``key`` + ``chain`` and commit them as current. Caller holds the lock."""
         now = self._clock.now()
         key_id = new_key_id(now, secrets.token_hex(2))
-        while self._files.key_path(key_id).exists():
+        while self._files.has_key(key_id):
             key_id = new_key_id(now, secrets.token_hex(2))
         self._files.write_signing_key(key_id, key, chain)
         old = self._files.read_state()
@@ -264,10 +285,11 @@ class KeyStore:
         ca: x509.Certificate | None,
         kid_mode: KidMode,
     ) -> SigningKey:
-        key = self._files.read_private_key(self._files.key_path(key_id))
+        key = self._files.read_private_key(key_name(key_id))
         chain = self._files.read_chain(key_id)
         if not cert_matches_key(chain[0], key):
-            raise ConfigError(f"{self._files.crt_path(key_id)}: certificate does not match key")
+            where = self._files.where(crt_name(key_id))
+            raise ConfigError(f"{where}: certificate does not match key")
         alg = alg or algorithm_for_key(key)
         check_key_matches(alg, key)
         if ca is not None and is_issued_by(chain[-1], ca):
@@ -291,5 +313,5 @@ class KeyStore:
     def _require_state(self) -> StoreState:
         state = self._files.read_state()
         if state is None:
-            raise ConfigError(f"no signing key in {self.directory}; generate one first")
+            raise ConfigError(f"no signing key in {self._where}; generate one first")
         return state

@@ -97,6 +97,17 @@ class Database:
         """Close every pooled connection."""
         await self._engine.dispose()
 
+    def sync_engine(self) -> Engine:
+        """A new synchronous engine on this database (small pool), for code run in threads.
+
+        The key store uses it (:mod:`regauth.store.key_material`); the caller disposes of it.
+        """
+        if self.dialect == "sqlite":
+            return create_engine(self._sync_url, poolclass=NullPool, hide_parameters=True)
+        return create_engine(
+            self._sync_url, hide_parameters=True, pool_pre_ping=True, pool_size=1, max_overflow=2
+        )
+
     def migrate(self, revision: str = "head") -> None:
         """Upgrade the schema to ``revision``, the newest by default (a no-op when current).
 
