@@ -14,7 +14,8 @@ import anyio
 import pytest
 from starlette.testclient import TestClient
 
-from regauth.authn.pat import PREFIX, secret_hash
+from regauth.authn.pat import PREFIX
+from regauth.authn.refresh import secret_hash
 from regauth.store import Database, TokenStore, UserStore
 from regauth.web.app import create_asgi
 from tests.cli.test_cli import run
