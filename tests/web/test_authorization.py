@@ -30,6 +30,7 @@ SEED_001_RULES = """
 group = "robots-none"
 name = "**"
 actions = []
+deny = true
 """
 
 

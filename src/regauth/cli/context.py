@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import re
 import sqlite3
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -14,10 +16,12 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from regauth.config import Settings, find_config_path, load_settings
+from regauth.errors import ConfigError
 from regauth.ports import SystemClock
 
 if TYPE_CHECKING:
     # Imported where used: a command pays only for the layers it needs.
+    from regauth.admin import Actor, UnitOfWork
     from regauth.keys import KeyStore
     from regauth.runtime import Closer
     from regauth.service import Decider
@@ -64,15 +68,41 @@ class CliContext:
         click.get_current_context().call_on_close(store.close)
         return store
 
-    def run_db(self, fn: Callable[[Database], Awaitable[T]]) -> T:
-        """Run ``fn`` against a migrated database, then dispose of the engine."""
-        import anyio
+    @property
+    def actor(self) -> Actor:
+        """Whoever runs the command: the console actor named after the OS user."""
+        from regauth.admin import Actor
 
+        return Actor.console(getpass.getuser())
+
+    def run_db(
+        self, fn: Callable[[Database], Awaitable[T]], *, scratch_if_missing: bool = False
+    ) -> T:
+        """Run ``fn`` against the migrated database, then dispose of the engine.
+
+        Only ``regauth init`` creates a database: a missing SQLite file is an
+        error here, not a new empty database. ``scratch_if_missing`` (for
+        ``policy test``) runs ``fn`` on an empty throw-away database instead.
+        """
         from regauth.store import Database
 
-        url = self.settings.database_url
-        db = Database(url)
-        if not sqlite_schema_is_current(url):
+        db = Database(self.settings.database_url)
+        if not db.exists():
+            if not scratch_if_missing:
+                raise ConfigError(
+                    f"database {db.redacted_url()} does not exist: run `regauth init` "
+                    f"or fix database.url in {self.config_path}"
+                )
+            with tempfile.TemporaryDirectory() as scratch:
+                click.echo("note: no database yet; using the configuration's rules only", err=True)
+                return self._run(Database(f"sqlite:///{scratch}/scratch.db"), fn)
+        return self._run(db, fn)
+
+    @staticmethod
+    def _run(db: Database, fn: Callable[[Database], Awaitable[T]]) -> T:
+        import anyio
+
+        if not sqlite_schema_is_current(db.url):
             db.migrate()
 
         async def main() -> T:
@@ -82,6 +112,18 @@ class CliContext:
                 await db.dispose()
 
         return anyio.run(main)
+
+    def run_admin(self, fn: Callable[[UnitOfWork, Actor], Awaitable[T]]) -> T:
+        """Run an admin use case in one unit of work, as the console actor."""
+        from regauth.admin import UnitOfWork
+
+        actor = self.actor
+
+        async def run(db: Database) -> T:
+            async with UnitOfWork(db, self.clock) as uow:
+                return await fn(uow, actor)
+
+        return self.run_db(run)
 
 
 _REVISION = re.compile(r'^(down_)?revision\b[^=]*=\s*(?:"([^"]*)"|None)', re.MULTILINE)

@@ -111,7 +111,7 @@ def _run_cases(cli: CliContext, cases: tuple[Case, ...], verbose: bool) -> None:
             await close()
         return failures
 
-    failures = cli.run_db(run)
+    failures = cli.run_db(run, scratch_if_missing=True)
     click.echo(f"{len(cases) - failures} passed, {failures} failed")
     if failures:
         raise SystemExit(1)

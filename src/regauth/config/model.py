@@ -187,16 +187,19 @@ class LogSettings(_Model):
 
 
 class AuditSettings(_Model):
-    """``[audit]``: the local spool that makes every answered request's record survive a crash.
+    """``[audit]``: the crash-proof spool, and how long token decisions are kept.
 
     Each record is appended to ``spool_dir`` (relative to the config file) and
     fsynced with the records of concurrent requests before the answer is
     sent; a background task moves them into the database. ``spool = false``
     answers without waiting: a crash then loses the last second of records.
+    ``retention_days`` = 0 keeps records for ever.
     """
 
     spool: bool = True
     spool_dir: Path = Path("audit-spool")
+    retention_days: int = Field(default=0, ge=0, le=36500)
+    prune_interval: float = Field(default=3600, gt=0, le=86400)  # seconds between prunes
 
 
 class Settings(_Model):

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Float,
     ForeignKey,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -56,6 +58,8 @@ class AuditRow(Base):
     service: Mapped[str] = mapped_column(String(255), default="", server_default=text("''"))
     client_ip: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str] = mapped_column(String(64), default="", server_default=text("''"))
+    # Migration 0005: refused, or scopes asked for and no action granted (`audit list --denied`).
+    nothing_granted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     document: Mapped[str] = mapped_column(Text)
 
 

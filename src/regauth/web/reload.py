@@ -166,6 +166,8 @@ class Supervisor:
                 tasks.start_soon(runtime.keys.rotate_on_schedule)
                 tasks.start_soon(runtime.audit.run)
                 tasks.start_soon(runtime.write_behind)
+                if runtime.retention is not None:
+                    tasks.start_soon(runtime.retention.run)
 
     async def _retire(self, runtime: Runtime) -> None:
         await anyio.sleep(GRACE_SECONDS)  # let requests that hold it finish
