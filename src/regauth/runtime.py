@@ -30,6 +30,7 @@ from regauth.authn.refresh import RefreshTokens
 from regauth.authn.throttle import Throttle
 from regauth.authz.account_source import DatabaseRules
 from regauth.authz.config_rules import compile_rules
+from regauth.authz.temporary import ActiveGrants
 from regauth.config import Settings
 from regauth.config.model import AccessPolicySettings
 from regauth.domain.credentials import Credential
@@ -37,6 +38,7 @@ from regauth.domain.patterns import Pattern
 from regauth.domain.plans import PlanEntry, Plans
 from regauth.domain.policy import Stage
 from regauth.errors import ConfigError
+from regauth.events.runtime import EventsRuntime
 from regauth.keys import Keyring, KeyStore, TokenSigner
 from regauth.ports import AsyncStage, Authenticator, CallerFacts, Clock, Outcome, Random
 from regauth.service import Decider, TokenPolicy, TokenService
@@ -171,8 +173,12 @@ def build_decider(
     settings: Settings, db: Database, clock: Clock, *, webhooks: bool = True
 ) -> tuple[Decider, Closer]:
     """A Decider over ``db`` with the configured stages; the closer releases HTTP clients."""
+    from regauth.events.approvals import Approvals
+    from regauth.ports import SystemRandom
+
     policy, close = build_policy(settings, clock, CollectorRegistry(), webhooks=webhooks)
-    return Decider(lambda: policy, DatabaseRules(RuleStore(db, clock)), clock), close
+    grants = ActiveGrants(Approvals(db, clock, SystemRandom()).live, clock, 0)
+    return Decider(lambda: policy, DatabaseRules(RuleStore(db, clock)), clock, grants), close
 
 
 class ApiKeyHolder:
@@ -267,6 +273,7 @@ class Runtime:
 
     oidc: OidcAuthenticator | None = None  # optional backends are imported only when configured
     api_keys: ApiKeyHolder | None = None
+    events: EventsRuntime | None = None
 
     @classmethod
     async def start(
@@ -278,6 +285,7 @@ class Runtime:
     ) -> Runtime:
         db = Database(settings.database_url)
         ttl = settings.database.cache_seconds
+        events = EventsRuntime.build(settings, db, clock, random, registry or CollectorRegistry())
         users, tokens = CachedUsers(db, clock, ttl), CachedTokens(db, clock, ttl)
         groups = GroupStore(db, clock)
         p = settings.passwords
@@ -310,8 +318,10 @@ class Runtime:
         policy, close_policy = build_policy(settings, clock, registry or CollectorRegistry())
         closers.append(close_policy)
         rules = CachedRules(db, clock, ttl)
-        decider = Decider(lambda: policy, DatabaseRules(rules), clock)
-        audit = DatabaseAudit(AuditStore(db), log_lines=settings.log.audit)
+        grants = ActiveGrants(events.approvals.live, clock, ttl)
+        decider = Decider(lambda: policy, DatabaseRules(rules), clock, grants)
+        audit_store = AuditStore(db, also=events.on_audit_write)
+        audit = DatabaseAudit(audit_store, log_lines=settings.log.audit)
         service = TokenService(
             policy=lambda: policy,
             identity=identity,
@@ -338,10 +348,13 @@ class Runtime:
             closers,
             oidc,
             api_keys,
+            events,
         )
 
     async def close(self) -> None:
         for close in self.closers:
             await close()
         await self.audit.flush()
+        if self.events is not None:
+            await self.events.aclose()
         await self.db.dispose()

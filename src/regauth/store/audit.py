@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from regauth.store.database import Database
 from regauth.store.models_authz import AuditRow
@@ -40,9 +41,14 @@ def _stored(row: dict[str, object], column: str, sqlite: bool) -> object:
     return value
 
 
+# Called inside the audit batch's transaction with its rows (the events outbox hooks in here).
+AlsoWrite = Callable[[AsyncConnection, Sequence[dict[str, object]]], Awaitable[None]]
+
+
 class AuditStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, also: AlsoWrite | None = None) -> None:
         self._db = db
+        self._also = also
 
     async def add_many(self, rows: Sequence[dict[str, object]]) -> None:
         """Insert rows: at, outcome, subject, source, service, client_ip, error_code, document."""
@@ -56,6 +62,8 @@ class AuditStore:
         values = [tuple(_stored(row, c, sqlite) for c in COLUMNS) for row in rows]
         async with self._db.engine.begin() as conn:
             await conn.exec_driver_sql(sql, values)
+            if self._also is not None:
+                await self._also(conn, rows)
 
     async def list(
         self,

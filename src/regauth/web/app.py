@@ -22,6 +22,12 @@ from starlette.routing import Route
 from regauth import logs
 from regauth.config import Settings, find_config_path
 from regauth.errors import ProblemError
+from regauth.events.routes import (
+    APPROVAL_PATH,
+    REGISTRY_PATH,
+    approval_response,
+    registry_notifications,
+)
 from regauth.ports import Clock, Random, SystemClock, SystemRandom
 from regauth.runtime import Runtime
 from regauth.web.client_ip import parse_networks
@@ -76,6 +82,8 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
+        Route(REGISTRY_PATH, registry_notifications, methods=["POST"]),
+        Route(APPROVAL_PATH, approval_response, methods=["POST"]),
     ]
     handlers = {ProblemError: handle_problem, Exception: handle_unexpected}
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
