@@ -7,14 +7,17 @@ from typing import Any
 import click
 
 from regauth.cli import (
+    access_cmd,
     apikey_cmd,
     audit_cmd,
     check_cmd,
     config_cmd,
+    events_cmd,
     groups_cmd,
     init_cmd,
     keys_cmd,
     policy_cmd,
+    registry_config_cmd,
     rules_cmd,
     serve_cmd,
     tokens_cmd,
@@ -68,6 +71,9 @@ for module in (
     policy_cmd,
     audit_cmd,
     apikey_cmd,
+    events_cmd,
+    access_cmd,
+    registry_config_cmd,
 ):
     cli.add_command(module.command)
 

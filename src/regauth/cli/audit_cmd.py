@@ -53,6 +53,12 @@ def list_events(
 
 def _line(record: AuditRecord) -> str:
     doc = orjson.loads(record.document)
+    if doc.get("kind") == "registry":  # a registry notification, next to the token decisions
+        return (
+            f"{record.at:%Y-%m-%d %H:%M:%S}  {record.outcome:<8} "
+            f"{(record.subject or '(anonymous)') + '/registry':<24} "
+            f"{record.client_ip or '-':<15} {doc.get('reference', '')}"
+        )
     who = f"{record.subject or '(anonymous)'}/{record.source or '-'}"
     granted = "; ".join(f"{g['resource']}:{','.join(g['actions']) or '-'}" for g in doc["granted"])
     outcome = record.outcome if not record.error_code else f"{record.outcome} {record.error_code}"
