@@ -35,6 +35,7 @@ from regauth.ports import Clock, Random
 
 log = logging.getLogger("regauth.events")
 Sweep = Callable[[datetime], Awaitable[int]]
+SWEEP_SECONDS = 5.0  # expiry of temporary grants, old replay records
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ class DeliveryWorker:
         self._metrics = metrics
         self._sweeps = sweeps
         self._wake = anyio.Event()
+        self._swept: datetime | None = None
         self._clients = {
             e.name: httpx.AsyncClient(
                 timeout=e.timeout,
@@ -131,24 +133,38 @@ class DeliveryWorker:
         return [e.name for e in self._endpoints.values() if e.wants(event_type)]
 
     async def run_once(self) -> int:
-        """One round: sweeps, routing, one batch of deliveries. Returns deliveries attempted."""
-        now = self._clock.now()
-        for sweep in self._sweeps:
-            await sweep(now)
-        while await self._outbox.route(self._wants, now) > 0:
-            pass
-        lease = timedelta(seconds=self._settings.lease_seconds)
-        claimed = await self._outbox.claim(
-            now, lease, self._random.token_hex(16), self._settings.batch
-        )
+        """One round: sweeps, routing, one batch of deliveries. Returns deliveries attempted.
+
+        Database work is shielded from cancellation (a shutdown waits for the
+        statement instead of abandoning a driver call halfway); the POSTs are
+        not: a delivery cut short stays leased and is tried again later.
+        """
+        with anyio.CancelScope(shield=True):
+            claimed = await self._prepare()
         limiter = anyio.CapacityLimiter(self._settings.concurrency)
         async with anyio.create_task_group() as tasks:
             for item in claimed:
                 tasks.start_soon(self._attempt, item, limiter)
-        depth, age = await self._outbox.backlog(self._clock.now())
+        with anyio.CancelScope(shield=True):
+            depth, age = await self._outbox.backlog(self._clock.now())
         self._metrics.depth.set(depth)
         self._metrics.oldest.set(age)
         return len(claimed)
+
+    async def _prepare(self) -> list[Claimed]:
+        now = self._clock.now()
+        if self._swept is None or (now - self._swept).total_seconds() >= SWEEP_SECONDS:
+            self._swept = now
+            for sweep in self._sweeps:
+                await sweep(now)
+        if not await self._outbox.due(now):
+            return []
+        while await self._outbox.route(self._wants, now) > 0:
+            pass
+        lease = timedelta(seconds=self._settings.lease_seconds)
+        return await self._outbox.claim(
+            now, lease, self._random.token_hex(16), self._settings.batch
+        )
 
     async def run(self) -> None:
         """Forever: rounds back to back while there is work, else wait for a nudge or the poll."""
@@ -175,6 +191,10 @@ class DeliveryWorker:
                 error, retry_after = "endpoint not configured", None
             else:
                 error, retry_after = await self._post(endpoint, item)
+        with anyio.CancelScope(shield=True):
+            await self._settle(item, error, retry_after)
+
+    async def _settle(self, item: Claimed, error: str, retry_after: float | None) -> None:
         now = self._clock.now()
         if not error:
             await self._outbox.settle(item, now=now, delivered=True, retry_at=None)

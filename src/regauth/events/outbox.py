@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from regauth.store import Database
@@ -105,6 +105,13 @@ class Outbox:
 
     def _locking(self) -> bool:
         return self._db.dialect == "postgresql"
+
+    async def due(self, now: datetime) -> bool:
+        """Is anything waiting (a cheap read, so an idle worker takes no write lock)?"""
+        unrouted = exists().where(EventRow.routed.is_(False))
+        pending = exists().where(DeliveryRow.state == PENDING, DeliveryRow.due_at <= now)
+        async with self._db.session() as session:
+            return bool(await session.scalar(select(or_(unrouted, pending))))
 
     async def route(
         self, wants: Callable[[str], Iterable[str]], now: datetime, limit: int = 200
