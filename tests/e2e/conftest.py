@@ -322,8 +322,8 @@ class Registry:
         self.process.stop()
 
 
-def registry_config(data: Path, port: int, server: RegauthServer) -> str:
-    # Notifications are deliberately absent: they are not part of these tests.
+def registry_config(data: Path, port: int, server: RegauthServer, notifications: str = "") -> str:
+    # Notifications only when a test asks (the block `regauth registry-config` prints).
     return (
         "version: 0.1\n"
         "log:\n"
@@ -342,6 +342,7 @@ def registry_config(data: Path, port: int, server: RegauthServer) -> str:
         f"    service: {server.service}\n"
         f"    issuer: {server.issuer}\n"
         f"    rootcertbundle: {server.bundle}\n"
+        f"{notifications}"
     )
 
 
@@ -467,12 +468,13 @@ class Launcher:
         wait_until(server.process, healthy, "200 from /healthz")
         return server
 
-    def registry(self, server: RegauthServer) -> Registry:
+    def registry(self, server: RegauthServer, notifications: str = "") -> Registry:
         binary = require_binary(DOCKER_REGISTRY)
         directory = self._mkdir("registry")
         port = free_port()
         config = directory / "config.yml"
-        config.write_text(registry_config(directory / "data", port, server), encoding="utf-8")
+        text = registry_config(directory / "data", port, server, notifications)
+        config.write_text(text, encoding="utf-8")
         process = start_process(
             f"docker-registry :{port}",
             [binary, "serve", config],

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 def valid(secret: bytes, header: str, body: bytes, now: float, tolerance: int = 300) -> bool:
@@ -31,7 +32,7 @@ class Receiver:
         self.host, self.port = host, port
         self.counts: Counter[str] = Counter()  # accepted deliveries by event id
         self.types: dict[str, str] = {}
-        self.documents: dict[str, dict[str, object]] = {}
+        self.documents: dict[str, dict[str, Any]] = {}
         self.bad_signatures = 0
         self.mismatched_ids = 0
         self.status = 200  # what to answer (500 to make deliveries fail)
@@ -96,4 +97,27 @@ class Receiver:
                 if ids <= set(self.counts):
                     return True
             time.sleep(0.05)
+        return False
+
+    def by_type(self, type: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [d for i, d in self.documents.items() if self.types[i] == type]
+
+    def wait_for_type(self, type: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.by_type(type):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def wait_for_registry_ids(self, ids: set[str], timeout: float) -> bool:
+        """Until every registry notification id in ``ids`` arrived (``data.id``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                seen = {str(d["data"]["id"]) for d in self.documents.values()}
+            if ids <= seen:
+                return True
+            time.sleep(0.1)
         return False

@@ -299,7 +299,7 @@ def _check_request(
         raise EventsError("the repository must be one repository name (no wildcards)")
     if not actions or not set(actions) <= ACTIONS:
         raise EventsError("actions must be among pull, push, delete, *")
-    if not 60 <= duration <= max_duration:
-        raise EventsError(f"the duration must be between 1 minute and {max_duration} seconds")
+    if not 1 <= duration <= max_duration:
+        raise EventsError(f"the duration must be between 1 and {max_duration} seconds")
     if len(reason) > 1024:
         raise EventsError("the reason is longer than 1024 characters")
