@@ -294,18 +294,21 @@ def test_sigkill_under_load_loses_no_acknowledged_event(launcher: Launcher) -> N
     port = free_port()
     env = {"REGAUTH_SERVER__WORKERS": "2"}
     server = launcher.regauth(rules_toml=events_toml(port, '"registry.*"'), env=env)
-    receiver = Receiver(HOOK_SECRET.encode(), port)  # down until after the restart
+    receiver = Receiver(HOOK_SECRET.encode(), port).start()
     load = Load(f"{server.base_url}/events/registry").start()
     try:
-        time.sleep(2.0)
+        time.sleep(2.0)  # deliveries in flight when the kill comes
         assert server.process is not None
         os.killpg(server.process.pid, signal.SIGKILL)  # the serve process and its workers
         server.process.popen.wait(timeout=10)
         server.process.stop()
         acknowledged_at_kill = len(load.acknowledged)
+        delivered_at_kill = len(receiver.counts)
         time.sleep(0.5)
         restart(server, env)
-        time.sleep(1.5)
+        time.sleep(1.0)
+        receiver.stop()  # the receiver is down for a while, the load goes on
+        time.sleep(2.0)
         load.stop()
         receiver.start()
         assert receiver.wait_for_registry_ids(load.acknowledged, 60), "events were lost"
@@ -322,7 +325,8 @@ def test_sigkill_under_load_loses_no_acknowledged_event(launcher: Launcher) -> N
     stored_not_acknowledged = set(by_registry_id) - load.acknowledged
     print(
         f"\nSIGKILL test: acknowledged {len(load.acknowledged)} "
-        f"({acknowledged_at_kill} before the kill), attempted {len(load.attempted)}, "
+        f"({acknowledged_at_kill} before the kill, {delivered_at_kill} delivered by then), "
+        f"attempted {len(load.attempted)}, "
         f"failed POSTs {load.failures}; received {len(receiver.counts)} distinct events, "
         f"{sum(receiver.counts.values())} deliveries ({duplicates} duplicates, same id), "
         f"{len(stored_not_acknowledged)} stored but unacknowledged (answer lost in the kill), "
