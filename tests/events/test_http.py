@@ -393,9 +393,9 @@ def test_the_approval_endpoint_needs_a_secret(tmp_path: Path) -> None:
 
 
 def test_an_unset_secret_variable_stops_start_up(tmp_path: Path, clock: FrozenClock) -> None:
-    extra = '[events.approval]\nenabled = true\nsecret_env = "REGAUTH_TEST_UNSET_SECRET"\n'
+    extra = '[events.approval]\nenabled = true\nsecret_env = "TEST_UNSET_APPROVAL_SECRET"\n'
     instance = make_instance(tmp_path, clock, extra=extra)
     with pytest.raises(ConfigError) as info, instance.client():
         pass
-    assert "REGAUTH_TEST_UNSET_SECRET" in str(info.value)
+    assert "TEST_UNSET_APPROVAL_SECRET" in str(info.value)
     assert "events.approval" in str(info.value)

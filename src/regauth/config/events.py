@@ -47,6 +47,13 @@ class _Secret(_Model):
     secret: SecretStr | None = None
     secret_env: str = Field(default="", pattern=_ENV.pattern + "|")
 
+    @field_validator("secret_env")
+    @classmethod
+    def _not_an_override(cls, value: str) -> str:
+        if value.upper().startswith("REGAUTH_"):
+            raise ValueError("REGAUTH_… variables override settings; name the secret otherwise")
+        return value
+
     @model_validator(mode="after")
     def _one_secret(self) -> _Secret:
         if self.secret is not None and self.secret_env:
