@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
+import anyio
+import anyio.lowlevel
 import pytest
 from sqlalchemy import select
 
 from regauth.events.outbox import Outbox, enqueue
 from regauth.store import Database
-from regauth.store.models_events import EventRow
+from regauth.store.models_events import DeliveryRow, EventRow
 
 pytestmark = pytest.mark.anyio
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -19,16 +19,8 @@ LEASE = timedelta(seconds=60)
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'events.db'}")
-    database.migrate()
-    yield database
-    await database.dispose()
+def db(events_db: Database) -> Database:
+    return events_db
 
 
 async def add(db: Database, type: str, n: int = 1) -> list[str]:
@@ -136,3 +128,45 @@ async def test_backlog_counts_unrouted_and_pending_with_the_oldest_age(db: Datab
     assert await outbox.backlog(NOW + timedelta(seconds=10)) == (1, 10.0)
     assert await outbox.due(NOW) is False  # b is leased
     assert await outbox.due(NOW + LEASE) is True
+
+
+async def test_concurrent_workers_never_claim_a_row_twice(db: Database) -> None:
+    await add(db, "registry.push", 120)
+    outbox = Outbox(db)
+    await outbox.route(everyone, NOW)
+    claims: dict[str, list[int]] = {}
+
+    async def worker(name: str) -> None:
+        while True:
+            got = await outbox.claim(NOW, LEASE, name, 7)
+            if not got:
+                return
+            claims.setdefault(name, []).extend(c.id for c in got)
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as tasks:
+        for n in range(6):
+            tasks.start_soon(worker, f"w{n}")
+    ids = [i for got in claims.values() for i in got]
+    assert len(ids) == 120 and len(set(ids)) == 120
+    assert len(claims) > 1  # the claims really interleaved
+
+
+async def test_a_row_locked_by_another_worker_is_skipped_not_waited_for(
+    pg_events_db: Database,
+) -> None:
+    """PostgreSQL: FOR UPDATE SKIP LOCKED (SQLite has a single writer and no row locks)."""
+    db = pg_events_db
+    await add(db, "registry.push", 3)
+    outbox = Outbox(db)
+    await outbox.route(everyone, NOW)
+    async with db.engine.connect() as other:
+        # Another replica is in the middle of claiming the first row.
+        first = select(DeliveryRow.id).order_by(DeliveryRow.id).limit(1).with_for_update()
+        locked = (await other.execute(first)).scalar_one()
+        with anyio.fail_after(10):
+            got = await outbox.claim(NOW, LEASE, "w", 10)
+        await other.rollback()
+    assert sorted(c.id for c in got) == [locked + 1, locked + 2]
+    (last,) = await outbox.claim(NOW, LEASE, "w2", 10)  # the lock is gone: now it is claimed
+    assert last.id == locked
