@@ -20,6 +20,10 @@ EVENTS = """
 secret_env = "TEST_NOTIFY_SECRET"
 public_url = "http://regauth.internal:5001/"
 
+[events.approval]
+enabled = true
+secret = "approval-secret"
+
 [events.webhook.sink]
 url = "http://127.0.0.1:9/hook"
 secret = "sink-secret"
@@ -133,3 +137,14 @@ def test_events_list_dead_retry(home: Path) -> None:
     assert "pending" in ok(run([*cfg(home), "events", "list", "--state", "pending"]))
     assert ok(run([*cfg(home), "events", "dead"])) == ""
     assert run([*cfg(home), "events", "retry"]).exit_code == 2
+
+
+def test_a_request_without_the_approval_callback_is_refused(tmp_path: Path) -> None:
+    result = run(
+        ["init", "--dir", str(tmp_path / "v"), "--service", "reg.test", "--port", "5999"],
+        env={"REGAUTH_ADMIN_PASSWORD": "admin-pw"},
+    )
+    assert result.exit_code == 0, result.output
+    args = ["access", "request", "--user", "alice", "--repo", "team/x"]
+    refused = run([*cfg(tmp_path / "v"), *args])
+    assert refused.exit_code == 2 and "enable the approval callback" in refused.output

@@ -5,6 +5,7 @@ Every refusal asserts its status, problem code, and that no secret leaked.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 from collections.abc import Iterator
@@ -15,11 +16,14 @@ import anyio
 import jwt
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from regauth.config import parse_settings
-from regauth.errors import ConfigError
-from regauth.events.approvals import AccessRequestView, Approvals
+from regauth.errors import ConfigError, EventsError
+from regauth.events.approvals import AccessRequestView, Approvals, parse_decision
 from regauth.events.signature import sign
 from regauth.ports import SystemRandom
 from regauth.store import AuditStore, Database
@@ -399,3 +403,22 @@ def test_an_unset_secret_variable_stops_start_up(tmp_path: Path, clock: FrozenCl
         pass
     assert "TEST_UNSET_APPROVAL_SECRET" in str(info.value)
     assert "events.approval" in str(info.value)
+
+
+@given(st.binary(max_size=300))
+@hsettings(deadline=None)
+def test_arbitrary_callback_bodies_never_crash_the_parser(body: bytes) -> None:
+    with contextlib.suppress(EventsError):
+        parse_decision(body)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["request_id", "decision", "approver", "x"]),
+        st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.text(max_size=200),
+    )
+)
+def test_arbitrary_callback_objects_never_crash_the_parser(data: dict[str, object]) -> None:
+    with contextlib.suppress(EventsError):
+        decision = parse_decision(orjson.dumps(data))
+        assert decision.request_id > 0 and decision.state in ("approved", "denied")

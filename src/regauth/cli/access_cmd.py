@@ -50,6 +50,10 @@ def request(
     cli: CliContext, subject: str, repository: str, actions: str, duration: str, reason: str
 ) -> None:
     """Ask the approval service; prints the request id (access.requested is emitted)."""
+    if not cli.settings.events.approval.enabled:
+        raise click.UsageError(
+            "nobody would answer: enable the approval callback ([events.approval] enabled = true)"
+        )
     seconds = parse_duration(duration)
     wanted = tuple(a.strip() for a in actions.split(",") if a.strip())
 
