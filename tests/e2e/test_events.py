@@ -4,8 +4,10 @@ skopeo, ``regauth serve`` processes, a webhook receiver on loopback)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import threading
 import time
 import uuid
@@ -86,7 +88,10 @@ def audit_documents(server: RegauthServer) -> list[dict[str, Any]]:
 
 
 def registry_events(server: RegauthServer) -> list[dict[str, Any]]:
-    return [d for d in audit_documents(server) if d.get("kind") == "registry"]
+    """The stored notifications, read from the database (cheaper than a CLI run per poll)."""
+    with contextlib.closing(sqlite3.connect(server.dir / "regauth.db", timeout=10)) as conn:
+        rows = conn.execute("SELECT document FROM registry_events").fetchall()
+    return [orjson.loads(document) for (document,) in rows]
 
 
 def test_skopeo_push_and_pull_produce_stored_registry_events(
@@ -106,8 +111,7 @@ def test_skopeo_push_and_pull_produce_stored_registry_events(
     assert pulled.returncode == 0, pulled.stderr
 
     def stored() -> bool:
-        found = [d["registry"] for d in registry_events(server)]
-        ours = [e for e in found if isinstance(e, dict) and e["repository"] == repository]
+        ours = [e for e in registry_events(server) if e["repository"] == repository]
         kinds = {(e["action"], e["tag"]) for e in ours}
         return ("push", "1") in kinds and any(a == "pull" for a, _ in kinds)
 

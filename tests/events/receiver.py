@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import ssl
 import threading
 import time
 from collections import Counter
@@ -27,8 +28,11 @@ def valid(secret: bytes, header: str, body: bytes, now: float, tolerance: int = 
 
 
 class Receiver:
-    def __init__(self, secret: bytes, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, secret: bytes, port: int, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+    ) -> None:
         self.secret = secret
+        self.tls = tls
         self.host, self.port = host, port
         self.counts: Counter[str] = Counter()  # accepted deliveries by event id
         self.types: dict[str, str] = {}
@@ -42,7 +46,8 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/hook"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}/hook"
 
     def start(self) -> Receiver:
         receiver = self
@@ -64,6 +69,8 @@ class Receiver:
 
         self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:  # a failed handshake is an OSError the server shrugs off
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self

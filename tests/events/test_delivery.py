@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
+import trustme
 from prometheus_client import CollectorRegistry
 
-from regauth.config.events import DeliverySettings
+from regauth.config.events import DeliverySettings, EventWebhookSettings
+from regauth.errors import ConfigError
 from regauth.events.delivery import DeliveryMetrics, DeliveryWorker, Endpoint
 from regauth.events.outbox import Outbox, enqueue
 from regauth.ports import SystemClock, SystemRandom
@@ -148,3 +151,72 @@ async def test_events_nobody_subscribed_to_are_routed_nowhere(db: Database) -> N
     await w.aclose()
     assert await Outbox(db).deliveries() == []
     assert await Outbox(db).backlog(SystemClock().now()) == (0, 0.0)
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def mtls_receiver(ca: trustme.CA) -> Receiver:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca.configure_trust(context)
+    context.verify_mode = ssl.CERT_REQUIRED
+    return Receiver(SECRET, free_port(), tls=context).start()
+
+
+def tls_hook(url: str, tmp_path: Path, ca: trustme.CA, client_cert: bool) -> Endpoint:
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    extra: dict[str, object] = {}
+    if client_cert:
+        client = ca.issue_cert("regauth.client.test")
+        client.cert_chain_pems[0].write_to_path(str(tmp_path / "client.pem"))
+        client.private_key_pem.write_to_path(str(tmp_path / "client.key"))
+        extra = {"client_certificate_bundle": "client.pem", "client_private_key": "client.key"}
+    settings = EventWebhookSettings.model_validate(
+        {
+            "url": url,
+            "secret": SECRET.decode(),
+            "events": ["*"],
+            "server_ca_bundle": "ca.pem",
+            **extra,
+        }
+    )
+    return Endpoint.build("receiver", settings, {}, tmp_path)
+
+
+@pytest.mark.parametrize("client_cert", [True, False])
+async def test_mtls_deliveries_need_the_client_certificate(
+    db: Database, tmp_path: Path, ca: trustme.CA, client_cert: bool
+) -> None:
+    receiver = mtls_receiver(ca)
+    (event_id,) = await add(db, 1)
+    w = DeliveryWorker(
+        Outbox(db),
+        [tls_hook(receiver.url, tmp_path, ca, client_cert)],
+        FAST,
+        clock=SystemClock(),
+        random=SystemRandom(),
+        metrics=METRICS,
+    )
+    try:
+        assert await w.run_once() == 1
+    finally:
+        await w.aclose()
+        receiver.stop()
+    (delivery,) = await Outbox(db).deliveries()
+    if client_cert:
+        assert delivery.state == "delivered" and set(receiver.counts) == {event_id}
+    else:
+        assert delivery.state == "pending" and delivery.last_error in ("ConnectError", "ReadError")
+        assert receiver.counts == {}
+
+
+def test_an_unreadable_ca_bundle_names_the_setting(tmp_path: Path) -> None:
+    settings = EventWebhookSettings.model_validate(
+        {"url": "https://x.test/", "secret": "s", "events": ["*"], "server_ca_bundle": "nope.pem"}
+    )
+    with pytest.raises(ConfigError) as info:
+        Endpoint.build("siem", settings, {}, tmp_path)
+    assert info.value.path == "events.webhook.siem.server_ca_bundle"
