@@ -170,3 +170,20 @@ async def test_a_row_locked_by_another_worker_is_skipped_not_waited_for(
     assert sorted(c.id for c in got) == [locked + 1, locked + 2]
     (last,) = await outbox.claim(NOW, LEASE, "w2", 10)  # the lock is gone: now it is claimed
     assert last.id == locked
+
+
+async def test_old_finished_events_are_pruned_dead_and_pending_ones_kept(db: Database) -> None:
+    await add(db, "a", 3)
+    await add(db, "unrouted")
+    outbox = Outbox(db)
+    await outbox.route(lambda t: ["hook"] if t == "a" else [], NOW)
+    (done, dead, pending) = await outbox.claim(NOW, LEASE, "w", 10)
+    await outbox.settle(done, now=NOW, delivered=True, retry_at=None)
+    await outbox.settle(dead, now=NOW, delivered=False, retry_at=None, error="HTTP 500")
+    await add(db, "nobody")  # routed to no endpoint at all
+    await outbox.route(lambda t: [], NOW)
+    assert await outbox.prune(NOW) == 0  # nothing is old yet
+    # the delivered one and the two that nobody subscribed to
+    assert await outbox.prune(NOW + timedelta(seconds=1)) == 3
+    left = {d.event_id for d in await outbox.deliveries()}
+    assert left == {dead.event_id, pending.event_id}

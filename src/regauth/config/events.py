@@ -167,6 +167,9 @@ class DeliverySettings(_Model):
     poll_interval: float = Field(default=1.0, gt=0, le=60)
     batch: int = Field(default=50, ge=1, le=1000)
     concurrency: int = Field(default=8, ge=1, le=64)
+    # Events whose deliveries all succeeded (or that nobody subscribed to) are deleted
+    # after this many days; dead-lettered ones stay until retried or deleted by hand.
+    retention_days: float = Field(default=30, gt=0)
 
     @field_validator("retry_schedule")
     @classmethod

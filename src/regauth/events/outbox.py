@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from regauth.store import Database
@@ -220,6 +220,18 @@ class Outbox:
         oldest = min((_aware(t) for t in (t1, t2) if t is not None), default=None)
         age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
         return int(n1) + int(n2), age
+
+    async def prune(self, before: datetime) -> int:
+        """Delete routed events older than ``before`` with nothing pending or dead."""
+        unfinished = exists().where(
+            DeliveryRow.event_id == EventRow.id, DeliveryRow.state.in_((PENDING, DEAD))
+        )
+        old = and_(EventRow.routed.is_(True), EventRow.at < before, ~unfinished)
+        async with self._db.engine.begin() as conn:
+            ids = select(EventRow.id).where(old)
+            await conn.execute(delete(DeliveryRow).where(DeliveryRow.event_id.in_(ids)))
+            result = await conn.execute(delete(EventRow).where(old))
+        return int(result.rowcount)
 
     async def deliveries(
         self, *, state: str | None = None, event_id: str | None = None, limit: int = 100

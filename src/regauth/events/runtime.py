@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -121,7 +122,7 @@ class EventsRuntime:
             clock=clock,
             random=random,
             metrics=metrics.delivery,
-            sweeps=(approvals.expire,),
+            sweeps=(approvals.expire, _pruner(outbox, ev.delivery.retention_days)),
         )
         holder.append(worker)
         secret = resolve_secret(ev.registry, env, "events.registry")
@@ -172,3 +173,10 @@ class EventsRuntime:
 
 
 _AUDIT_TYPES = frozenset({"token.issued", "token.denied", "login.failed", "login.throttled"})
+
+
+def _pruner(outbox: Outbox, days: float) -> Callable[[datetime], Awaitable[int]]:
+    async def prune(now: datetime) -> int:
+        return await outbox.prune(now - timedelta(days=days))
+
+    return prune
