@@ -179,6 +179,13 @@ def test_another_media_type_or_a_query_string_is_refused(client: TestClient) -> 
     assert_no_secret(response)
 
 
+def test_an_oversized_body_is_400_not_5xx(inst: Instance, client: TestClient) -> None:
+    assert_problem(notify(client, b" " * (4 * 1024 * 1024 + 1)), 400, "events.malformed")
+    big = b"{" + b" " * (4 * 1024 * 1024) + b"}"
+    assert_problem(callback(client, big, hexmac(big)), 400, "events.malformed")
+    assert rows(inst, RegistryEventRow) == []
+
+
 def test_without_configuration_both_endpoints_are_404(tmp_path: Path, clock: FrozenClock) -> None:
     with make_instance(tmp_path, clock).client() as client:
         assert_problem(notify(client), 404, "events.not_enabled")
