@@ -11,6 +11,8 @@ the client and must never contain secrets or backend exception text.
     │   ├── AuthenticationError   401     auth.* (adds WWW-Authenticate)
     │   ├── ForbiddenError        403     auth.scope_denied, auth.license_revoked
     │   ├── ThrottledError        429     auth.throttled
+    │   ├── SignatureRejected     401     signature.* (signed callbacks; no WWW-Authenticate)
+    │   ├── EventsError           4xx     events.*, access.* (notifications, approvals)
     │   ├── UnavailableError      503     auth.jwks_unavailable, auth.backend_unavailable
     │   └── AdminError                    admin.* (the administration layer)
     │       ├── AdminInvalid      422     admin.invalid (names the fields at fault)
@@ -218,6 +220,70 @@ class AdminConflict(AdminError):
     status = 409
     code = "admin.conflict"
     title = "Conflict"
+
+
+class SignatureRejected(ProblemError):
+    """A signed callback whose signature is not acceptable (seed 003)."""
+
+    status = 401
+    code = "signature.invalid"
+    title = "Signature rejected"
+
+
+class SignatureMissing(SignatureRejected):
+    code = "signature.missing"
+    title = "Missing signature"
+
+
+class SignatureMalformed(SignatureRejected):
+    code = "signature.malformed"
+    title = "Malformed signature"
+
+
+class SignatureInvalid(SignatureRejected):
+    code = "signature.invalid"
+    title = "Invalid signature"
+
+
+class SignatureStale(SignatureRejected):
+    code = "signature.stale"
+    title = "Signature timestamp outside the tolerance"
+
+
+class SignatureReplayed(SignatureRejected):
+    code = "signature.replayed"
+    title = "Signature already used"
+
+
+class EventsError(ProblemError):
+    """Registry notifications and access approvals."""
+
+    status = 400
+    code = "events.malformed"
+    title = "Malformed event"
+
+
+class EventsUnauthorized(EventsError):
+    status = 401
+    code = "events.unauthorized"
+    title = "Notification sender not authenticated"
+
+
+class CredentialInUrl(EventsError):
+    code = "request.credential_in_url"
+    title = "Credentials are not accepted in the URL"
+
+
+class AccessNotFound(EventsError):
+    status = 404
+    code = "access.not_found"
+    title = "No such access request"
+
+
+class AccessConflict(EventsError):
+    status = 409
+    code = "access.already_decided"
+    title = "Access request already decided"
 
 
 class ConfigError(RegauthError):

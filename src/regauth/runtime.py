@@ -29,6 +29,7 @@ from regauth.authn.refresh import RefreshTokens
 from regauth.authn.throttle import Throttle
 from regauth.authz.account_source import DatabaseRules
 from regauth.authz.config_rules import compile_rules
+from regauth.authz.temporary import ActiveGrants
 from regauth.config import Settings
 from regauth.config.model import AccessPolicySettings
 from regauth.domain.credentials import Credential
@@ -36,6 +37,7 @@ from regauth.domain.patterns import Pattern
 from regauth.domain.plans import PlanEntry, Plans
 from regauth.domain.policy import Stage
 from regauth.errors import ConfigError
+from regauth.events.runtime import EventsRuntime
 from regauth.keys import Keyring, KeyStore, TokenSigner
 from regauth.metrics import MetricRegistry
 from regauth.ports import AsyncStage, Authenticator, CallerFacts, Clock, Outcome, Random
@@ -213,8 +215,13 @@ def build_decider(
     settings: Settings, db: Database, clock: Clock, *, webhooks: bool = True
 ) -> tuple[Decider, Closer]:
     """A Decider over ``db`` with the configured stages; the closer releases HTTP clients."""
+    from regauth.events.approvals import Approvals
+    from regauth.ports import SystemRandom
+
     policy, close = build_policy(settings, clock, MetricRegistry(), webhooks=webhooks)
-    return Decider(lambda: policy, DatabaseRules(RuleStore(db, clock), clock), clock), close
+    grants = ActiveGrants(Approvals(db, clock, SystemRandom()).live, clock, 0)
+    rules = DatabaseRules(RuleStore(db, clock), clock)
+    return Decider(lambda: policy, rules, clock, grants), close
 
 
 class ApiKeyHolder:
@@ -323,6 +330,7 @@ class Runtime:
     oidc: OidcAuthenticator | None = None  # optional backends are imported only when configured
     api_keys: ApiKeyHolder | None = None
     retention: AuditRetention | None = None
+    events: EventsRuntime | None = None
 
     @classmethod
     async def start(
@@ -334,6 +342,8 @@ class Runtime:
     ) -> Runtime:
         db = Database(settings.database_url)
         ttl = settings.database.cache_seconds
+        registry = registry or MetricRegistry()
+        events = EventsRuntime.build(settings, db, clock, random, registry)
         users, tokens = CachedUsers(db, clock, ttl), CachedTokens(db, clock, ttl)
         groups = GroupStore(db, clock)
         p = settings.passwords
@@ -367,9 +377,11 @@ class Runtime:
         policy, close_policy = build_policy(settings, clock, registry)
         closers.append(close_policy)
         rules = RuleStore(db, clock)
-        decider = Decider(lambda: policy, DatabaseRules(rules, clock, ttl), clock)
+        grants = ActiveGrants(events.approvals.live, clock, ttl)
+        decider = Decider(lambda: policy, DatabaseRules(rules, clock, ttl), clock, grants)
         spool = Spool(settings.path(settings.audit.spool_dir)) if settings.audit.spool else None
-        audit = DatabaseAudit(AuditStore(db), log_lines=settings.log.audit, spool=spool)
+        audit_store = AuditStore(db, also=events.on_audit_write)
+        audit = DatabaseAudit(audit_store, log_lines=settings.log.audit, spool=spool)
         service = TokenService(
             policy=lambda: policy,
             identity=identity,
@@ -402,6 +414,7 @@ class Runtime:
                 days=settings.audit.retention_days,
                 interval=settings.audit.prune_interval,
             ),
+            events,
         )
 
     async def write_behind(self) -> None:
@@ -415,5 +428,7 @@ class Runtime:
             await close()
         await self.audit.close()
         await self.tokens.flush_uses()
+        if self.events is not None:
+            await self.events.aclose()
         await self.db.dispose()
         await anyio.to_thread.run_sync(self.keys.close)

@@ -5,8 +5,8 @@ authorization half on its own (``regauth check`` and ``policy test`` use it).
 Every decision, issued or refused, is handed to the audit sink with its trace.
 
 Stages, in order (SPEC §4): account rules (user ∪ groups ∪ global, explicit
-deny), token rules, plan, [licence check: 403 before anything], CEL
-policies, authorization webhooks.
+deny), temporary grants (approved access requests), token rules, plan,
+[licence check: 403 before anything], CEL policies, authorization webhooks.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Protocol
 from regauth.authn.chain import IdentityChain
 from regauth.domain.claims import TokenRequestFacts, token_claims
 from regauth.domain.credentials import BasicCredential, Credential, RefreshCredential
+from regauth.domain.grants import TemporaryGrant, TemporaryGrants
 from regauth.domain.plans import Plans, license_revoked, plan_of
 from regauth.domain.policy import AccountRules, Grant, Stage, TokenRules, evaluate
 from regauth.domain.principal import Principal
@@ -143,13 +144,26 @@ class TokenPolicy:
     on_denied: str = "narrow"
 
 
+class GrantSource(Protocol):
+    """Live temporary grants of one subject (approved access requests)."""
+
+    async def active(self, subject: str, now: datetime) -> tuple[TemporaryGrant, ...]: ...
+
+
 class Decider:
     """The authorization half: principal + requested scopes → grants with traces."""
 
-    def __init__(self, policy: Callable[[], TokenPolicy], rules: RuleSource, clock: Clock) -> None:
+    def __init__(
+        self,
+        policy: Callable[[], TokenPolicy],
+        rules: RuleSource,
+        clock: Clock,
+        grants: GrantSource | None = None,
+    ) -> None:
         self._policy = policy
         self._rules = rules
         self._clock = clock
+        self._grants = grants
 
     async def decide(
         self,
@@ -165,6 +179,10 @@ class Decider:
             raise LicenseRevoked("the licence presented by this caller has been revoked")
         user_rules, group_rules = await self._rules.rules_for(principal)
         stages: list[Stage] = [AccountRules(policy.config_rules, user_rules, group_rules)]
+        if self._grants is not None and not principal.anonymous:
+            temporary = await self._grants.active(principal.subject, self._clock.now())
+            if temporary:
+                stages.append(TemporaryGrants(temporary))
         stages.append(TokenRules())
         if policy.plans is not None:
             stages.append(policy.plans)

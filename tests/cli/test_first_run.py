@@ -140,7 +140,7 @@ def test_registry_config_realm_follows_environment_overrides(home: Path) -> None
 
 
 def test_registry_config_is_complete(home: Path) -> None:
-    result = run([*cfg(home), "registry-config", "--notifications"])
+    result = run([*cfg(home), "registry-config"])
     assert result.exit_code == 0, result.output
     text = result.output
     for needle in (
@@ -153,17 +153,27 @@ def test_registry_config_is_complete(home: Path) -> None:
         'issuer: "regauth"',
         f'rootcertbundle: "{home / "registry-bundle.pem"}"',
         "regauth keys export-bundle",
-        "notifications:",
-        'url: "http://127.0.0.1:5999/events/registry"',
     ):
         assert needle in text, needle
     assert "jwks:" not in text
-    assert "headers:" not in text
+    assert "notifications:" not in text
 
-    secret = run(
-        [*cfg(home), "registry-config", "--notifications", "--notifications-token", "s3cr3t"]
+
+def test_registry_config_with_notifications_needs_the_shared_secret(home: Path) -> None:
+    refused = run([*cfg(home), "registry-config", "--notifications"])
+    assert refused.exit_code == 2
+    assert "events.registry.secret" in refused.output
+    config = home / "regauth.toml"
+    config.write_text(
+        config.read_text() + '\n[events.registry]\nsecret_env = "TEST_NOTIFY"\n', "utf-8"
     )
-    assert 'headers: {Authorization: ["Bearer s3cr3t"]}' in secret.output
+    result = run([*cfg(home), "registry-config", "--notifications"], TEST_NOTIFY="s3cr3t")
+    assert result.exit_code == 0, result.output
+    assert "auth:" in result.output and "notifications:" in result.output
+    assert 'url: "http://127.0.0.1:5999/events/registry"' in result.output
+    assert 'Authorization: ["Bearer s3cr3t"]' in result.output
+    only = run([*cfg(home), "registry-config", "--only-notifications"], TEST_NOTIFY="s3cr3t")
+    assert only.output.startswith("notifications:\n") and "auth:" not in only.output
 
 
 def test_registry_config_v3_without_x5c_uses_the_jwks_file(home: Path) -> None:

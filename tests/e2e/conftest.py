@@ -327,8 +327,10 @@ class Registry:
         self.process.stop()
 
 
-def registry_config(data: Path, port: int, server: RegauthServer, realm: str | None = None) -> str:
-    # Notifications are deliberately absent: they are not part of these tests.
+def registry_config(
+    data: Path, port: int, server: RegauthServer, realm: str | None = None, notifications: str = ""
+) -> str:
+    # Notifications only when a test asks (the block `regauth registry-config` prints).
     return (
         "version: 0.1\n"
         "log:\n"
@@ -347,6 +349,7 @@ def registry_config(data: Path, port: int, server: RegauthServer, realm: str | N
         f"    service: {server.service}\n"
         f"    issuer: {server.issuer}\n"
         f"    rootcertbundle: {server.bundle}\n"
+        f"{notifications}"
     )
 
 
@@ -472,16 +475,18 @@ class Launcher:
         wait_until(server.process, healthy, "200 from /healthz")
         return server
 
-    def registry(self, server: RegauthServer, realm: str | None = None) -> Registry:
+    def registry(
+        self, server: RegauthServer, realm: str | None = None, notifications: str = ""
+    ) -> Registry:
         """A registry trusting ``server``; ``realm`` (default: the server's) is what it
-        sends clients to (a :class:`~tests.e2e.token_recorder.TokenRecorder`, say)."""
+        sends clients to (a :class:`~tests.e2e.token_recorder.TokenRecorder`, say), and
+        ``notifications`` a ``notifications:`` block it sends its events with."""
         binary = require_binary(DOCKER_REGISTRY)
         directory = self._mkdir("registry")
         port = free_port()
         config = directory / "config.yml"
-        config.write_text(
-            registry_config(directory / "data", port, server, realm), encoding="utf-8"
-        )
+        text = registry_config(directory / "data", port, server, realm, notifications)
+        config.write_text(text, encoding="utf-8")
         process = start_process(
             f"docker-registry :{port}",
             [binary, "serve", config],

@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("policy_cmd", "Test the authorization policy."),
     "audit": ("audit_cmd", "Read the audit log of token decisions."),
     "apikey": ("apikey_cmd", "Create API keys (raw key + SHA-256 fingerprint)."),
+    "events": ("events_cmd", "Inspect and retry outgoing event deliveries."),
+    "access": ("access_cmd", "Request, list and revoke temporary access."),
 }
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import click
+import orjson
 
 from regauth.cli.context import CliContext, pass_cli
 
@@ -101,6 +102,8 @@ def _row(view: AuditView) -> tuple[str, ...]:
     if view.outcome == "issued" and view.nothing_granted:
         outcome = "issued (nothing granted)"
     what = f"{' '.join(view.requested) or '(no scope)'} → {'; '.join(view.granted) or '-'}"
+    if view.source == "registry":  # a registry notification, next to the token decisions
+        what = str(orjson.loads(view.document).get("reference", ""))
     return (
         f"{view.at:%Y-%m-%d %H:%M:%S}",
         outcome,

@@ -9,11 +9,16 @@ uses. What the registry must trust depends on its generation and on ``keys.x5c``
 * Distribution 3.x with ``keys.x5c = false``: ``jwks`` only, written by
   ``regauth keys jwks``; it must be rewritten (and the registry restarted) after
   each rotation.
+
+With ``--notifications`` the registry also sends its push/pull/delete events to
+``/events/registry``, with the header and secret of ``[events.registry]``;
+``--only-notifications`` prints just that block, to paste into an existing file.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from pathlib import Path
 
@@ -37,9 +42,9 @@ def _quote(value: str) -> str:
     help=f"Add an endpoint that sends push/pull events to regauth ({EVENTS_PATH}).",
 )
 @click.option(
-    "--notifications-token",
-    default=None,
-    help="Bearer token the registry sends with each event (default: none).",
+    "--only-notifications",
+    is_flag=True,
+    help="Print only the notifications: block (to add to an existing config.yml).",
 )
 @click.option(
     "--addr", default="127.0.0.1:5000", show_default=True, help="The registry's listen address."
@@ -69,7 +74,7 @@ def command(
     cli: CliContext,
     v3: bool,
     notifications: bool,
-    notifications_token: str | None,
+    only_notifications: bool,
     addr: str,
     storage: str,
     bundle: str | None,
@@ -78,6 +83,10 @@ def command(
 ) -> None:
     """Print a complete config.yml for the Distribution registry (storage, http, auth)."""
     settings = cli.settings
+    block = _notifications(cli) if notifications or only_notifications else ""
+    if only_notifications:
+        click.echo(block, nl=False)
+        return
     services = settings.token.services
     chosen = service or (services[0] if services else "")
     if not chosen:
@@ -125,19 +134,9 @@ def command(
             else "    # self-signed keys: re-export it and restart the registry after a rotation",
             f"    rootcertbundle: {_quote(str(path))}",
         ]
-    if notifications:
-        lines += [
-            "notifications:",
-            "  endpoints:",
-            "    - name: regauth",
-            f"      url: {_quote(settings.realm.removesuffix('/token') + EVENTS_PATH)}",
-        ]
-        if notifications_token:
-            lines.append(
-                f"      headers: {{Authorization: [{_quote('Bearer ' + notifications_token)}]}}"
-            )
-        lines += ["      timeout: 2s", "      threshold: 3", "      backoff: 1s"]
     click.echo("\n".join(lines))
+    if block:
+        click.echo(block, nl=False)
     if v3 and settings.keys.x5c:
         click.echo(
             "regauth: keys.x5c = true: Distribution 3.x needs rootcertbundle (above); a jwks-only "
@@ -150,3 +149,21 @@ def command(
             "tokens without x5c against a bundle that holds only the CA",
             err=True,
         )
+
+
+def _notifications(cli: CliContext) -> str:
+    """The ``notifications:`` block for ``[events.registry]`` (its secret is required)."""
+    from regauth.config.events import resolve_secret
+    from regauth.events.notifications import notifications_block, notifications_url
+
+    settings = cli.settings
+    secret = resolve_secret(settings.events.registry, os.environ, "events.registry")
+    if secret is None:
+        raise click.UsageError(
+            "registry notifications need a shared secret: set events.registry.secret "
+            "or events.registry.secret_env first"
+        )
+    url = None
+    if not settings.events.registry.public_url:  # where the registry's clients find regauth
+        url = settings.realm.removesuffix("/token") + EVENTS_PATH
+    return notifications_block(settings, secret, url or notifications_url(settings))

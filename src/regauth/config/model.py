@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from regauth.config.apikeys import ApiKeySettings
+from regauth.config.events import EventsSettings
 from regauth.config.ldap import LdapSettings
 from regauth.config.oidc import OidcIssuerSettings
 from regauth.config.rules import RuleSettings
@@ -221,6 +222,7 @@ class Settings(_Model):
     global_: GlobalSettings = Field(default_factory=GlobalSettings, alias="global")
     repository: dict[str, RepositorySettings] = Field(default_factory=dict)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    events: EventsSettings = Field(default_factory=EventsSettings)
 
     @model_validator(mode="after")
     def _plan_references(self) -> Settings:

@@ -16,6 +16,7 @@ from regauth.domain.rules import RequestContext, Rule, first_match
 from regauth.domain.scope import ResourceActions
 
 NO_MATCH = "no matching rule"
+EXPLICIT_DENY = "explicit deny"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,12 @@ class Grant:
         """Keep only the current actions that ``allowed`` contains; record the step."""
         keep = set(allowed)
         actions = tuple(a for a in self.actions if a in keep)
+        return Grant(self.requested, actions, (*self.trace, StageDecision(stage, actions, reason)))
+
+    def widen(self, stage: str, extra: Iterable[str], reason: str) -> Grant:
+        """Add back requested actions in ``extra`` (a temporary grant); record the step."""
+        add = set(extra)
+        actions = tuple(a for a in self.requested.actions if a in self.actions or a in add)
         return Grant(self.requested, actions, (*self.trace, StageDecision(stage, actions, reason)))
 
     @property
@@ -82,7 +89,7 @@ class AccountRules:
             return grant.narrow(self.name, (), NO_MATCH)
         for rule in matches:
             if not rule.actions and (rule is own or rule.account is not None):
-                return grant.narrow(self.name, (), f"{rule.label}: explicit deny")
+                return grant.narrow(self.name, (), f"{rule.label}: {EXPLICIT_DENY}")
         allowed: list[str] = []
         for rule in matches:
             allowed.extend(a for a in rule.allow(grant.actions) if a not in allowed)
@@ -114,13 +121,17 @@ class TokenRules:
 def evaluate(
     stages: Sequence[Stage], items: Iterable[ResourceActions], ctx: RequestContext
 ) -> tuple[Grant, ...]:
-    """Run every stage over every requested resource; a stage is skipped once nothing is left."""
+    """Run every stage over every requested resource.
+
+    Once nothing is left, narrowing stages are skipped; a stage that may add
+    actions back (``widens = True``, the temporary grants) still runs.
+    """
     grants = []
     for item in items:
         grant = Grant.start(item)
         for stage in stages:
-            if not grant.actions:
-                break
+            if not grant.actions and not getattr(stage, "widens", False):
+                continue
             grant = stage.apply(grant, ctx)
         grants.append(grant)
     return tuple(grants)

@@ -1,4 +1,4 @@
-"""Prometheus counters and histograms whose update costs one float addition.
+"""Prometheus counters, histograms and gauges whose update costs one float write.
 
 ``MetricRegistry(directory)`` declares families; ``counter.labels(...).inc()``
 and ``histogram.observe(x)`` update this process's slot file
@@ -11,25 +11,36 @@ by ``bench/stages.py``.
 
 A labelled child is resolved once and kept (``labels()`` is a dictionary
 lookup afterwards). Histogram buckets are stored per bucket (not
-cumulative) and summed at render time; ``_count`` is their total.
+cumulative) and summed at render time; ``_count`` is their total. A gauge
+(``gauge.set(x)``) is not summed over processes: a scrape shows the value set
+most recently by any of them (for server-wide values such as the outbox depth,
+which every worker measures).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import time
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from regauth.metrics.store import ENV, Key, SlotFile, read_all
+from regauth.metrics.store import ENV, STAMP, Key, SlotFile, read_all, read_latest
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 Labels = tuple[tuple[str, str], ...]
 
-__all__ = ["CONTENT_TYPE", "Counter", "Histogram", "MetricRegistry", "directory_from_env"]
+__all__ = [
+    "CONTENT_TYPE",
+    "Counter",
+    "Gauge",
+    "Histogram",
+    "MetricRegistry",
+    "directory_from_env",
+]
 
 
 def directory_from_env(environ: dict[str, str] | None = None) -> Path | None:
@@ -43,7 +54,7 @@ def directory_from_env(environ: dict[str, str] | None = None) -> Path | None:
 class _Family:
     name: str  # without the _total suffix for counters
     help: str
-    kind: str  # "counter" | "histogram"
+    kind: str  # "counter" | "histogram" | "gauge"
     labelnames: tuple[str, ...]
     buckets: tuple[float, ...] = ()
 
@@ -75,6 +86,19 @@ class _HistogramChild:
         values = self._values
         values[self._buckets[bisect_left(self._bounds, value)]] += 1.0
         values[self._sum] += value
+
+
+class _GaugeChild:
+    __slots__ = ("_slot", "_stamp", "_values")
+
+    def __init__(self, store: SlotFile, key: Key) -> None:
+        self._values = store.values
+        self._slot = store.slot(key)
+        self._stamp = store.slot((key[0] + STAMP, key[1]))
+
+    def set(self, value: float) -> None:
+        self._values[self._slot] = value
+        self._values[self._stamp] = time.time()
 
 
 class _Metric:
@@ -142,6 +166,27 @@ class Histogram(_Metric):
         self._plain.observe(value)
 
 
+class Gauge(_Metric):
+    def __init__(
+        self, registry: MetricRegistry, name: str, help: str, labelnames: Sequence[str] = ()
+    ) -> None:
+        super().__init__(registry, registry.declare(_Family(name, help, "gauge", (*labelnames,))))
+        self._children: dict[tuple[str, ...], _GaugeChild] = {}
+        self._plain = None if labelnames else self.labels()
+
+    def labels(self, *values: str) -> _GaugeChild:
+        child = self._children.get(values)
+        if child is None:
+            key = (self._family.name, self._labels(values))
+            child = self._children[values] = _GaugeChild(self._registry.store, key)
+        return child
+
+    def set(self, value: float) -> None:
+        if self._plain is None:
+            raise ValueError(f"{self._family.name} has labels: use labels(...).set()")
+        self._plain.set(value)
+
+
 @dataclass
 class MetricRegistry:
     """The families of one process; with ``directory``, values shared with its siblings."""
@@ -161,7 +206,10 @@ class MetricRegistry:
         return known
 
     def totals(self) -> dict[Key, float]:
-        return read_all(self.directory, self.store)
+        totals = read_all(self.directory, self.store)
+        if any(f.kind == "gauge" for f in self.families.values()):
+            totals.update(read_latest(self.directory, self.store))
+        return totals
 
     def sample(self, name: str, labels: dict[str, str] | None = None) -> float | None:
         """The server-wide value of one sample (``..._total``, ``..._bucket``, ``..._sum``)."""
@@ -194,7 +242,7 @@ def _render_family(family: _Family, by_sample: dict[str, list[tuple[Labels, floa
     kind = family.kind
     name = f"{family.name}_total" if kind == "counter" else family.name
     lines = [f"# HELP {name} {_escape_help(family.help)}", f"# TYPE {name} {kind}"]
-    if kind == "counter":
+    if kind in ("counter", "gauge"):
         for labels, value in sorted(by_sample.get(name, [])):
             lines.append(f"{name}{_labels(labels)} {_number(value)}")
         return lines

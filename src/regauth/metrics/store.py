@@ -31,6 +31,7 @@ log = logging.getLogger("regauth.metrics")
 ENV = "REGAUTH_METRICS_DIR"
 CAPACITY = 8192  # series per process (64 KiB of doubles)
 Key = tuple[str, tuple[tuple[str, str], ...]]  # (sample name, label pairs)
+STAMP = ":set_at"  # suffix of the series that records when a gauge was set
 
 
 class SlotFile:
@@ -88,12 +89,33 @@ def read_all(directory: Path | None, own: SlotFile) -> dict[Key, float]:
     if directory is None:
         return own.local()
     totals: dict[Key, float] = {}
-    for key, value in _series(directory):
-        totals[key] = totals.get(key, 0.0) + value
+    for series in _files(directory):
+        for key, value in series:
+            totals[key] = totals.get(key, 0.0) + value
     return totals
 
 
-def _series(directory: Path) -> Iterator[tuple[Key, float]]:
+def read_latest(directory: Path | None, own: SlotFile) -> dict[Key, float]:
+    """Gauges: per series, the value some process set most recently.
+
+    A gauge's series ``(name, labels)`` has a companion ``(name + STAMP, labels)``
+    holding when it was set; summing would count a server-wide value once per
+    worker, and the largest could be a dead worker's last word.
+    """
+    files = [own.local().items()] if directory is None else _files(directory)
+    newest: dict[Key, tuple[float, float]] = {}
+    for series in files:
+        values = dict(series)
+        for (name, labels), at in values.items():
+            if not name.endswith(STAMP):
+                continue
+            key = (name.removesuffix(STAMP), labels)
+            if key in values and at >= newest.get(key, (-1.0, 0.0))[0]:
+                newest[key] = (at, values[key])
+    return {key: value for key, (_, value) in newest.items()}
+
+
+def _files(directory: Path) -> Iterator[list[tuple[Key, float]]]:
     for keys_file in directory.glob("*.keys"):
         try:
             lines = keys_file.read_text(encoding="utf-8").split("\n")[:-1]  # complete lines
@@ -101,10 +123,12 @@ def _series(directory: Path) -> Iterator[tuple[Key, float]]:
         except OSError:
             continue
         values = memoryview(raw[: len(raw) - len(raw) % 8]).cast("d")
+        series: list[tuple[Key, float]] = []
         for slot, line in enumerate(lines[: len(values)]):
             try:
                 name, labels = json.loads(line)
                 key: Key = (str(name), tuple((str(k), str(v)) for k, v in labels))
             except (ValueError, TypeError):
                 continue
-            yield key, values[slot]
+            series.append((key, values[slot]))
+        yield series

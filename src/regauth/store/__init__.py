@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from regauth.store import models_admin as _models_admin  # registers the tables
 from regauth.store import models_authz as _models_authz
+from regauth.store import models_events as _models_events
 from regauth.store import models_keys as _models_keys
 from regauth.store.audit import AuditRecord, AuditStore
 from regauth.store.database import Database
@@ -36,5 +37,6 @@ __all__ = [
     "UserStore",
     "_models_admin",
     "_models_authz",
+    "_models_events",
     "_models_keys",
 ]

@@ -9,12 +9,13 @@ mark are committed together or not at all.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from regauth.store.database import Database
 from regauth.store.models_authz import AuditRow, AuditSpoolRow
@@ -63,9 +64,14 @@ def _stored(row: dict[str, object], column: str, sqlite: bool) -> object:
     return value
 
 
+# Called inside the audit batch's transaction with its rows (the events outbox hooks in here).
+AlsoWrite = Callable[[AsyncConnection, Sequence[dict[str, object]]], Awaitable[None]]
+
+
 class AuditStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, also: AlsoWrite | None = None) -> None:
         self._db = db
+        self._also = also
 
     async def add_many(
         self, rows: Sequence[dict[str, object]], *, checkpoint: Position | None = None
@@ -85,6 +91,8 @@ class AuditStore:
         async with self._db.engine.begin() as conn:
             if values:
                 await conn.exec_driver_sql(sql, values)
+                if self._also is not None:
+                    await self._also(conn, rows)
             if checkpoint is not None:
                 upsert = (
                     f"INSERT INTO audit_spool (segment, drained) VALUES ({mark}, {mark}) "  # noqa: S608 — constants only

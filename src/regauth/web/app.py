@@ -23,6 +23,12 @@ from starlette.routing import Route
 from regauth import logs
 from regauth.config import Settings, find_config_path
 from regauth.errors import ProblemError
+from regauth.events.routes import (
+    APPROVAL_PATH,
+    REGISTRY_PATH,
+    approval_response,
+    registry_notifications,
+)
 from regauth.ports import Clock, Random, SystemClock, SystemRandom
 from regauth.runtime import Runtime
 from regauth.web.client_ip import parse_networks
@@ -75,6 +81,8 @@ def create_app(
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route(REGISTRY_PATH, registry_notifications, methods=["POST"]),
+        Route(APPROVAL_PATH, approval_response, methods=["POST"]),
     ]
     if not settings.server.metrics_listen:  # else served off the public port by `serve`
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))

@@ -168,6 +168,8 @@ class Supervisor:
                 tasks.start_soon(runtime.write_behind)
                 if runtime.retention is not None:
                     tasks.start_soon(runtime.retention.run)
+                if runtime.events is not None:
+                    tasks.start_soon(runtime.events.worker.run)
 
     async def _retire(self, runtime: Runtime) -> None:
         await anyio.sleep(GRACE_SECONDS)  # let requests that hold it finish

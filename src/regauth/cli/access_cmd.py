@@ -1,0 +1,94 @@
+"""``regauth access request|list|revoke``: temporary access approved by an external service."""
+
+from __future__ import annotations
+
+import click
+
+from regauth.cli.context import CliContext, pass_cli
+from regauth.events.approvals import AccessRequestView, Approvals
+from regauth.ports import SystemRandom
+from regauth.store import Database
+
+
+@click.group("access")
+def command() -> None:
+    """Request, list and revoke temporary access."""
+
+
+def _approvals(cli: CliContext, db: Database) -> Approvals:
+    a = cli.settings.events.approval
+    return Approvals(db, cli.clock, SystemRandom(), service=a.service, max_duration=a.max_duration)
+
+
+def parse_duration(text: str) -> int:
+    """``90m``, ``2h``, ``1d`` (or plain seconds) → seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text.isdigit():
+        return int(text)
+    if text[:-1].isdigit() and text[-1:] in units:
+        return int(text[:-1]) * units[text[-1]]
+    raise click.BadParameter("use 30m, 2h, 1d or seconds")
+
+
+def _line(v: AccessRequestView) -> str:
+    until = f" until {v.expires_at:%Y-%m-%d %H:%M:%S}" if v.expires_at else ""
+    by = f" by {v.decided_by}" if v.decided_by else ""
+    return (
+        f"#{v.id:<5} {v.state:<9} {v.subject:<16} {v.repository} {','.join(v.actions)} "
+        f"for {v.duration_seconds}s{by}{until}  {v.reason}"
+    )
+
+
+@command.command("request")
+@click.option("--user", "subject", required=True, help="Who gets the access.")
+@click.option("--repo", "repository", required=True, help="One repository, e.g. team/secret.")
+@click.option("--actions", default="pull", show_default=True, help="Comma-separated.")
+@click.option("--for", "duration", default="1h", show_default=True, help="30m, 2h, 1d.")
+@click.option("--reason", default="", help="Shown to the approver.")
+@pass_cli
+def request(
+    cli: CliContext, subject: str, repository: str, actions: str, duration: str, reason: str
+) -> None:
+    """Ask the approval service; prints the request id (access.requested is emitted)."""
+    if not cli.settings.events.approval.enabled:
+        raise click.UsageError(
+            "nobody would answer: enable the approval callback ([events.approval] enabled = true)"
+        )
+    seconds = parse_duration(duration)
+    wanted = tuple(a.strip() for a in actions.split(",") if a.strip())
+
+    async def run(db: Database) -> AccessRequestView:
+        return await _approvals(cli, db).request(subject, repository, wanted, seconds, reason)
+
+    click.echo(_line(cli.run_db(run)))
+
+
+@command.command("list")
+@click.option("--user", "subject", default=None)
+@click.option(
+    "--state",
+    type=click.Choice(["requested", "approved", "denied", "revoked", "expired"]),
+    default=None,
+)
+@click.option("--limit", default=50, show_default=True)
+@pass_cli
+def list_requests(cli: CliContext, subject: str | None, state: str | None, limit: int) -> None:
+    """Newest first."""
+
+    async def run(db: Database) -> list[AccessRequestView]:
+        return await _approvals(cli, db).list(subject=subject, state=state, limit=limit)
+
+    for view in cli.run_db(run):
+        click.echo(_line(view))
+
+
+@command.command("revoke")
+@click.argument("request_id", type=int)
+@pass_cli
+def revoke(cli: CliContext, request_id: int) -> None:
+    """End a request or a grant now (access.revoked is emitted)."""
+
+    async def run(db: Database) -> AccessRequestView:
+        return await _approvals(cli, db).revoke(request_id)
+
+    click.echo(_line(cli.run_db(run)))
