@@ -8,7 +8,8 @@ and the migrations. SQLite and PostgreSQL are supported (SPEC §7).
 
 from __future__ import annotations
 
-from regauth.store import models_authz as _models_authz  # registers the tables
+from regauth.store import models_admin as _models_admin  # registers the tables
+from regauth.store import models_authz as _models_authz
 from regauth.store.audit import AuditRecord, AuditStore
 from regauth.store.database import Database
 from regauth.store.errors import Conflict, NotFound, StoreError
@@ -32,5 +33,6 @@ __all__ = [
     "TokenStore",
     "UserRecord",
     "UserStore",
+    "_models_admin",
     "_models_authz",
 ]
