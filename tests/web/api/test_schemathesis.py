@@ -9,6 +9,7 @@ in any answer other than the one that creates a token.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
+from hypothesis.errors import FlakyStrategyDefinition
 from schemathesis import CheckFunction, GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -32,7 +34,20 @@ KNOWN_SECRETS = (ADMIN_PASSWORD, "alice-pw", ADMIN_KEY, READER_KEY)
 # Some validation cannot be said in JSON Schema (a pattern must compile, an action must be
 # known for its resource type, a deny has no actions): schema-valid input may still be a 422.
 EXCLUDED: list[CheckFunction] = [positive_data_acceptance]
-LINK_TARGETS = frozenset({"revokeUserToken", "revokeMyToken", "removeGroup"})
+LINK_TARGETS = frozenset(
+    {
+        "revokeUserToken",
+        "revokeMyToken",
+        "removeGroup",
+        "showUser",
+        "updateUser",
+        "removeUser",
+        "createUserToken",
+        "moveRule",
+        "removeRule",
+    }
+)
+ROUNDS = 3
 CREATES_A_SECRET = frozenset({"createUserToken", "createMyToken"})
 AUTH = {"X-Api-Key": ADMIN_KEY}
 SETTINGS = hypothesis.settings(
@@ -128,16 +143,19 @@ def test_stateful_links(live_schema: Any) -> None:
                 transport_kwargs=kwargs or None,
             )
 
-    Workflow.run(
-        settings=hypothesis.settings(
-            max_examples=15,
-            stateful_step_count=6,
-            deadline=None,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
-            database=None,
-        )
+    settings = hypothesis.settings(
+        max_examples=10,
+        stateful_step_count=6,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        database=None,
     )
+    for _ in range(ROUNDS):
+        # The server's state changes under Hypothesis' feet, so a replayed prefix may draw
+        # differently; schemathesis' own runner restarts then too. Check failures still raise.
+        with contextlib.suppress(FlakyStrategyDefinition):
+            Workflow.run(settings=settings)
     # the links were followed: something created was then revoked or removed
-    followed = {op for op, status in seen if status == 200} & LINK_TARGETS
+    followed = {op for op, status in seen if status in (200, 201)} & LINK_TARGETS
     assert followed, sorted(seen)
