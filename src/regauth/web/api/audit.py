@@ -110,6 +110,7 @@ def _audit(view: uc.AuditView) -> AuditOut:
 
 async def list_audit(call: Call) -> AuditPageOut:
     q = call.query(AuditQueryIn)
+    await call.state.runtime.audit.flush()  # this process's buffered decisions count too
     query = pages.AuditPageQuery(
         q.user, q.outcome, q.repository, q.since, q.until, after=q.cursor, limit=q.limit
     )
@@ -120,6 +121,7 @@ async def list_audit(call: Call) -> AuditPageOut:
 
 async def export_audit(call: Call) -> Raw:
     q = call.query(ExportQuery)
+    await call.state.runtime.audit.flush()
     query = uc.AuditQuery(user=q.user, since=q.since, until=q.until, denied=q.denied)
     lines: list[bytes] = []
     async with call.uow() as uow:
