@@ -34,7 +34,10 @@ def test_document_is_openapi_3_1_with_every_operation() -> None:
     assert doc["openapi"] == "3.1.0"
     schema = schemathesis.openapi.from_dict(doc)
     schema.validate()
-    ids = [op.ok().definition.raw["operationId"] for op in schema.get_all_operations()]
+    ids = [
+        result.ok().definition.raw["operationId"]  # type: ignore[union-attr]
+        for result in schema.get_all_operations()
+    ]
     assert sorted(ids) == sorted(op.operation_id for op in OPERATIONS)
     assert len(set(ids)) == len(ids)
     for op in OPERATIONS:
