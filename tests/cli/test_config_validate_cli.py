@@ -62,9 +62,10 @@ def test_a_passphrase_that_does_not_decrypt_the_key_fails(keyed: Path) -> None:
     assert "passphrase" in result.output and "not it" not in result.output
 
 
-def test_missing_keys_fail(tmp_path: Path) -> None:
-    result = run(["config", "validate", str(_config(tmp_path))])
-    assert result.exit_code == 1 and "no signing key" in result.output
+def test_missing_keys_fail_and_every_error_is_reported(tmp_path: Path) -> None:
+    result = run(["config", "validate", str(_config(tmp_path, API_KEY))])
+    assert result.exit_code == 1
+    assert "no signing key" in result.output and "CI_KEY_SHA is not set" in result.output
 
 
 def test_lint_findings_are_warnings_with_exit_status_0(home: Path) -> None:  # noqa: F811

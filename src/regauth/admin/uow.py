@@ -95,7 +95,11 @@ class UnitOfWork:
             raise AdminConflict(str(exc)) from None
 
     def record(self, change: Change) -> None:
-        """Add the ``changes`` row to this transaction (written only by :meth:`commit`)."""
+        """Add the ``changes`` row to this transaction (written only by :meth:`commit`).
+
+        This is also where the change's outbox rows (events for webhooks) belong,
+        so that they share the transaction: no after-commit hooks.
+        """
         self.session.add(
             ChangeRow(
                 at=self.clock.now(),

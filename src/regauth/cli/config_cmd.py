@@ -29,19 +29,18 @@ def validate(cli: CliContext, file: str | None) -> None:
     warnings and do not change the exit status.
     """
     path = Path(file) if file else cli.config_path
-    try:
-        settings = _load(path)
-    except ConfigError as exc:
-        for line in str(exc).split("; "):
-            click.echo(f"{path}: {line}", err=True)
-        raise SystemExit(1) from None
+    settings, errors = _load(path)
+    for line in errors:
+        click.echo(f"{path}: {line}", err=True)
+    if settings is None or errors:
+        raise SystemExit(1)
     for finding in _lint(settings):
         click.echo(f"{path}: warning: lint {finding}", err=True)
     click.echo(f"{path}: ok ({len(settings.rules)} rules, keys in {settings.keys_dir})")
 
 
-def _load(path: Path) -> Settings:
-    """Everything serve builds at start-up that can fail on configuration."""
+def _load(path: Path) -> tuple[Settings | None, list[str]]:
+    """Everything serve builds at start-up that can fail on configuration, every error."""
     import anyio
     from prometheus_client import CollectorRegistry
 
@@ -52,12 +51,27 @@ def _load(path: Path) -> Settings:
     from regauth.web.reload import apply_env_file_for
 
     apply_env_file_for(path, os.environ)
-    settings = load_settings(path, os.environ)
-    ApiKeys.build(settings.auth.api_keys, os.environ)
-    key_store(settings, SystemClock()).load(settings.keys.kid)
-    _, close = build_policy(settings, SystemClock(), CollectorRegistry())
-    anyio.run(close)
-    return settings
+    try:
+        settings = load_settings(path, os.environ)
+    except ConfigError as exc:
+        return None, str(exc).split("; ")
+
+    def policy() -> None:
+        _, close = build_policy(settings, SystemClock(), CollectorRegistry())
+        anyio.run(close)
+
+    checks = (
+        policy,
+        lambda: ApiKeys.build(settings.auth.api_keys, os.environ),
+        lambda: key_store(settings, SystemClock()).load(settings.keys.kid),
+    )
+    errors = []
+    for check in checks:
+        try:
+            check()
+        except ConfigError as exc:
+            errors.append(str(exc))
+    return settings, errors
 
 
 def _lint(settings: Settings) -> list[str]:
