@@ -331,6 +331,7 @@ class Runtime:
     api_keys: ApiKeyHolder | None = None
     retention: AuditRetention | None = None
     events: EventsRuntime | None = None
+    account_rules: DatabaseRules | None = None  # the cached, indexed rules the decider reads
 
     @classmethod
     async def start(
@@ -378,7 +379,8 @@ class Runtime:
         closers.append(close_policy)
         rules = RuleStore(db, clock)
         grants = ActiveGrants(events.approvals.live, clock, ttl)
-        decider = Decider(lambda: policy, DatabaseRules(rules, clock, ttl), clock, grants)
+        account_rules = DatabaseRules(rules, clock, ttl)
+        decider = Decider(lambda: policy, account_rules, clock, grants)
         spool = Spool(settings.path(settings.audit.spool_dir)) if settings.audit.spool else None
         audit_store = AuditStore(db, also=events.on_audit_write)
         audit = DatabaseAudit(audit_store, log_lines=settings.log.audit, spool=spool)
@@ -415,6 +417,7 @@ class Runtime:
                 interval=settings.audit.prune_interval,
             ),
             events,
+            account_rules,
         )
 
     async def write_behind(self) -> None:
@@ -422,6 +425,15 @@ class Runtime:
         while True:
             await anyio.sleep(1.0)
             await self.tokens.flush_uses()
+
+    def forget_cached(self) -> None:
+        """Drop this process's read caches: an admin change made here shows here at once
+        (other processes see it within ``database.cache_seconds``)."""
+        for store in (self.users, self.tokens):
+            if isinstance(store, CachedUsers | CachedTokens):
+                store.forget()
+        if self.account_rules is not None:
+            self.account_rules.forget()
 
     async def close(self) -> None:
         for close in self.closers:

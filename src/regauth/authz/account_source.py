@@ -67,6 +67,10 @@ class DatabaseRules:
         self._rules = rules
         self._cache: ReadCache[tuple[str, frozenset[str]], AccountRuleLists] = ReadCache(clock, ttl)
 
+    def forget(self) -> None:
+        """Drop the cached lists (an admin change made in this process shows at once)."""
+        self._cache.clear()
+
     async def rules_for(self, principal: Principal) -> AccountRuleLists:
         if principal.anonymous:
             return _NONE

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from regauth.config.admin import AdminSettings
 from regauth.config.apikeys import ApiKeySettings
 from regauth.config.events import EventsSettings
 from regauth.config.ldap import LdapSettings
@@ -223,6 +224,7 @@ class Settings(_Model):
     repository: dict[str, RepositorySettings] = Field(default_factory=dict)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     events: EventsSettings = Field(default_factory=EventsSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
 
     @model_validator(mode="after")
     def _plan_references(self) -> Settings:

@@ -77,6 +77,9 @@ class CachedUsers(UserStore):
     async def get(self, name: str) -> UserRecord | None:
         return await self._cache.get(name, lambda: UserStore.get(self, name))
 
+    def forget(self) -> None:
+        self._cache.clear()
+
     async def set_password(
         self, name: str, password_hash: str | None, *, expires_at: datetime | None = None
     ) -> None:
@@ -94,3 +97,6 @@ class CachedTokens(TokenStore):
     async def find_by_hash(self, secret_hash: str) -> TokenRecord | None:
         load = lambda: TokenStore.find_by_hash(self, secret_hash)  # noqa: E731
         return await self._cache.get(secret_hash, load)
+
+    def forget(self) -> None:
+        self._cache.clear()

@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from regauth import logs
 from regauth.config import Settings, find_config_path
@@ -31,6 +31,8 @@ from regauth.events.routes import (
 )
 from regauth.ports import Clock, Random, SystemClock, SystemRandom
 from regauth.runtime import Runtime
+from regauth.web.api import ApiEnv, api_routes
+from regauth.web.api.dispatch import Role
 from regauth.web.client_ip import parse_networks
 from regauth.web.fast import TokenFastPath
 from regauth.web.metrics import Metrics, require_admin
@@ -48,8 +50,13 @@ def create_app(
     clock: Clock | None = None,
     random: Random | None = None,
     config_path: Path | None = None,
+    role: Role = "public",
 ) -> Starlette:
-    """The Starlette application; with ``config_path`` it reloads when the file changes."""
+    """The Starlette application; with ``config_path`` it reloads when the file changes.
+
+    ``role="admin"`` is the admin listener (``admin.listen``): the admin API and
+    ``/healthz`` only.
+    """
     clock = clock or SystemClock()
     random = random or SystemRandom()
     metrics = Metrics.from_environment()
@@ -76,7 +83,7 @@ def create_app(
                 with anyio.CancelScope(shield=True):
                     await supervisor.close()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/token", token_endpoint, methods=["GET", "POST"]),
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -86,6 +93,9 @@ def create_app(
     ]
     if not settings.server.metrics_listen:  # else served off the public port by `serve`
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
+    if role == "admin":
+        routes = [Route("/healthz", healthz, methods=["GET"])]
+    routes += api_routes(ApiEnv(clock, random, role))
     handlers = {
         ProblemError: handle_problem,
         HTTPException: handle_http,
@@ -153,3 +163,11 @@ def app_from_environment() -> TokenFastPath:
     settings = load_with_fallback(path, os.environ)
     logs.configure(settings.log.level)
     return create_asgi(settings, config_path=path)
+
+
+def admin_app_from_environment() -> Starlette:
+    """Server factory target of the admin listener (``admin.listen``)."""
+    path = find_config_path(None, os.environ)
+    settings = load_with_fallback(path, os.environ)
+    logs.configure(settings.log.level)
+    return create_app(settings, config_path=path, role="admin")

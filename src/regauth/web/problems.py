@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from regauth.errors import (
+    AdminInvalid,
     AuthenticationError,
     BackendUnavailable,
     MethodNotAllowed,
@@ -54,6 +55,8 @@ def problem_response(
     if error.oauth_error:
         body["error"] = error.oauth_error
         body["error_description"] = body["detail"]
+    if isinstance(error, AdminInvalid):  # RFC 9457 extension member: each field at fault
+        body["errors"] = [{"field": k, "detail": v} for k, v in error.fields.items()]
     headers = {**(headers or {}), "Cache-Control": "no-store"}
     if isinstance(error, AuthenticationError):
         headers["WWW-Authenticate"] = f'Basic realm="{basic_realm}", charset="UTF-8"'
