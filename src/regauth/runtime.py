@@ -424,7 +424,9 @@ class Runtime:
         """Background task: write what the hot path only remembered (token uses), every second."""
         while True:
             await anyio.sleep(1.0)
-            await self.tokens.flush_uses()
+            # A write cut short by cancellation would leave its connection checked out.
+            with anyio.CancelScope(shield=True):
+                await self.tokens.flush_uses()
 
     def forget_cached(self) -> None:
         """Drop this process's read caches: an admin change made here shows here at once

@@ -74,14 +74,18 @@ def create_app(
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector's generations so collections on the hot path stay small.
         gc.freeze()
-        async with anyio.create_task_group() as tasks:
-            try:
-                await supervisor.start(tasks, first)
-                yield
-            finally:
-                tasks.cancel_scope.cancel()
-                with anyio.CancelScope(shield=True):
-                    await supervisor.close()
+        try:
+            async with anyio.create_task_group() as tasks:
+                try:
+                    await supervisor.start(tasks, first)
+                    yield
+                finally:
+                    tasks.cancel_scope.cancel()
+        finally:
+            # Only once every background task has ended: a database write it was
+            # finishing (shielded) must not find the engine disposed under it.
+            with anyio.CancelScope(shield=True):
+                await supervisor.close()
 
     routes: list[BaseRoute] = [
         Route("/token", token_endpoint, methods=["GET", "POST"]),
