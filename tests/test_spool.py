@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import orjson
 import pytest
 
 from regauth.audit import DatabaseAudit
@@ -39,6 +40,8 @@ def test_a_line_round_trips() -> None:
     assert decode(encode(row)) == row
     assert decode(b'["torn') is None
     assert decode(b"[1, 2]\n") is None
+    older = orjson.loads(encode(row))[:-1]  # a line from before nothing_granted existed
+    assert decode(orjson.dumps(older)) == {**row, "nothing_granted": False}
 
 
 @pytest.mark.anyio

@@ -39,7 +39,17 @@ import orjson
 
 log = logging.getLogger("regauth.audit")
 SUFFIX = ".spool"
-COLUMNS = ("at", "outcome", "subject", "source", "service", "client_ip", "error_code", "document")
+COLUMNS = (
+    "at",
+    "outcome",
+    "subject",
+    "source",
+    "service",
+    "client_ip",
+    "error_code",
+    "document",
+    "nothing_granted",
+)
 Row = dict[str, object]
 
 
@@ -72,6 +82,8 @@ def decode(line: bytes) -> Row | None:
     """A row from one complete line; None for a torn or foreign line."""
     try:
         values = orjson.loads(line)
+        if isinstance(values, list) and len(values) == len(COLUMNS) - 1:
+            values.append(False)  # written before nothing_granted was recorded
         row: Row = dict(zip(COLUMNS, values, strict=True))
         row["at"] = datetime.fromisoformat(str(row["at"]))
     except (orjson.JSONDecodeError, TypeError, ValueError):
