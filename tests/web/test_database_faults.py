@@ -21,7 +21,7 @@ def _database_file(instance: Instance) -> Path:
 
 
 def test_pat_and_refresh_succeed_while_another_connection_holds_the_write_lock(
-    client: TestClient, instance: Instance, caplog: pytest.LogCaptureFixture
+    client: TestClient, instance: Instance
 ) -> None:
     refresh = get_token(client, auth=basic("alice", "alice-pw"), offline_token="true").json()[
         "refresh_token"
@@ -33,22 +33,11 @@ def test_pat_and_refresh_succeed_while_another_connection_holds_the_write_lock(
         started = time.monotonic()
         assert post(client, grant_type="refresh_token", refresh_token=refresh).status_code == 200
         assert get_token(client, auth=basic("alice", secret)).status_code == 200
-        assert time.monotonic() - started < 3  # neither waited for the lock
-        caplog.set_level(logging.ERROR, "regauth.web")
-        r = get_token(client, auth=basic("alice", "wrong"))  # a failure must be counted: a write
+        assert get_token(client, auth=basic("alice", "alice-pw")).status_code == 200
+        assert time.monotonic() - started < 3  # none waited for the lock (5 s busy timeout)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert r.status_code == 503
-    assert r.headers["retry-after"] == "1"
-    assert r.headers["content-type"] == "application/problem+json"
-    assert r.json()["code"] == "auth.backend_unavailable"
-    assert "locked" not in r.text  # the reason goes to the log, not to the client
-    line = next(
-        rec.getMessage() for rec in caplog.records if "database unavailable" in rec.getMessage()
-    )
-    assert "OperationalError: database is locked" in line
-    assert "wrong" not in line
 
 
 def test_a_missing_database_is_503_not_500(
@@ -61,5 +50,10 @@ def test_a_missing_database_is_503_not_500(
         caplog.set_level(logging.ERROR, "regauth.web")
         r = client.get("/token", params={"service": SERVICE}, headers=basic("alice", "alice-pw"))
     assert r.status_code == 503, r.text
+    assert r.headers["retry-after"] == "1"
+    assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["code"] == "auth.backend_unavailable"
-    assert any("no such table" in rec.getMessage() for rec in caplog.records)
+    assert "no such table" not in r.text  # the reason goes to the log, not to the client
+    line = next(m for m in (rec.getMessage() for rec in caplog.records) if "unavailable" in m)
+    assert "OperationalError: no such table" in line
+    assert "alice-pw" not in line

@@ -22,7 +22,7 @@ from regauth.config import parse_settings
 from regauth.store import Database, UserStore
 from tests.conftest import FAST_PASSWORDS, FrozenClock, make_instance
 
-SAMPLES = 40
+SAMPLES = 60
 # Dear enough that the hash, not the HTTP handling, dominates each answer.
 PASSWORDS = "[passwords]\ntime_cost = 2\nmemory_cost = 16384\nparallelism = 1\ncache_ttl = 0\n"
 NO_THROTTLE = "[auth.throttle]\nmax_failures_per_account = 0\nmax_failures_per_address = 0\n"

@@ -20,12 +20,14 @@ pushed over its limit.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, case, delete, literal, select, update
+from sqlalchemy import Table, case, delete, literal, make_url, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from regauth.ports import Clock
@@ -54,6 +56,8 @@ class FailureStore:
         self._db = db
         self._clock = clock
         self._window = timedelta(seconds=window)
+        self._in_place = db.dialect == "sqlite"
+        self._reader: sqlite3.Connection | None = None
 
     @property
     def window(self) -> timedelta:
@@ -86,22 +90,58 @@ class FailureStore:
             await s.execute(stmt)
 
     async def counts(self, keys: Iterable[str]) -> dict[str, FailureCount]:
-        """The counters of ``keys`` that have failures in their current window."""
+        """The counters of ``keys`` that have failures in their current window.
+
+        On every successful login (the account's fresh read), so on SQLite it
+        is a point query on this store's own read-only connection, run in
+        place: microseconds, where a round trip through the async driver's
+        thread costs milliseconds on a busy machine. WAL readers never wait
+        for writers; on any error the async path answers (and raises).
+        """
         by_hash = {hashed_key(k): k for k in keys}
         if not by_hash:
             return {}
         now = self._clock.now()
-        query = select(AuthFailure.key, AuthFailure.window_start, AuthFailure.count).where(
-            AuthFailure.key.in_(list(by_hash)),
-            AuthFailure.window_start > now - self._window,
-        )
-        async with self._db.engine.connect() as conn:  # Core, no session: on every login
-            rows = (await conn.execute(query)).all()
-        return {
-            by_hash[key]: FailureCount(count, start + self._window)
-            for key, start, count in rows
-            if count > 0
-        }
+        rows = self._read_in_place(list(by_hash))
+        if rows is None:
+            query = select(AuthFailure.key, AuthFailure.window_start, AuthFailure.count).where(
+                AuthFailure.key.in_(list(by_hash)),
+                AuthFailure.window_start > now - self._window,
+            )
+            async with self._db.engine.connect() as conn:  # Core, no session
+                rows = [(k, s, int(c)) for k, s, c in (await conn.execute(query)).all()]
+        found: dict[str, FailureCount] = {}
+        for key, start, count in rows:
+            ends = start + self._window
+            if count > 0 and ends > now:
+                found[by_hash[key]] = FailureCount(count, ends)
+        return found
+
+    def _read_in_place(self, hashes: list[str]) -> list[tuple[str, datetime, int]] | None:
+        reader = self._sqlite_reader()
+        if reader is None:
+            return None
+        marks = ", ".join("?" * len(hashes))
+        sql = f"SELECT key, window_start, count FROM auth_failures WHERE key IN ({marks})"  # noqa: S608 — marks only
+        try:
+            rows = reader.execute(sql, hashes).fetchall()
+            return [(key, _sqlite_time(start), int(count)) for key, start, count in rows]
+        except (sqlite3.Error, ValueError, TypeError):
+            self._reader, self._in_place = None, False  # the async path from now on
+            return None
+
+    def _sqlite_reader(self) -> sqlite3.Connection | None:
+        if self._reader is None and self._in_place:
+            try:
+                path = make_url(self._db.url).database or ""
+                uri = Path(path).resolve().as_uri() + "?mode=ro"
+                reader = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                reader.execute("PRAGMA busy_timeout=50")
+                reader.execute("SELECT 1 FROM auth_failures LIMIT 0")
+                self._reader = reader
+            except (sqlite3.Error, OSError, ValueError):
+                self._in_place = False
+        return self._reader
 
     async def active(self) -> dict[str, FailureCount]:
         """Every counter with failures in its current window, by hashed key (one query)."""
@@ -162,6 +202,13 @@ class FailureStore:
                 delete(AuthFailure).where(AuthFailure.window_start <= cutoff)
             )
         return int(result.rowcount)
+
+
+def _sqlite_time(value: object) -> datetime:
+    """SQLAlchemy's SQLite DATETIME text (naive, UTC by convention) as an aware datetime."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
 
 
 def _unique(keys: Iterable[str]) -> list[str]:
