@@ -753,6 +753,13 @@ def report_scale(by_name: dict[str, Result]) -> None:
         "basic-login-cached-c16",
         p99,
     )
+    rps: Callable[[Result], float] = lambda r: r.rps  # noqa: E731
+    ratio(
+        "tokens/s at 256 connections vs 16",
+        "basic-login-cached-c256",
+        "basic-login-cached-c16",
+        rps,
+    )
 
 
 if __name__ == "__main__":

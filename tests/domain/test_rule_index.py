@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from regauth.domain.patterns import Pattern
@@ -45,7 +45,8 @@ def linear(rules: tuple[Rule, ...], item: ResourceActions, ctx: RequestContext) 
     return next((r for r in rules if r.matches(item, ctx)), None)
 
 
-@settings(max_examples=400, deadline=None)
+# generation compiles patterns (real rules): slow on a busy machine, not a problem
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(rules(), max_size=30),
     st.lists(st.tuples(st.sampled_from(TYPES), names), min_size=1, max_size=6),
