@@ -9,7 +9,8 @@ the client and must never contain secrets or backend exception text.
     ├── ProblemError                      (rendered to clients)
     │   ├── RequestError          400     request.*
     │   ├── AuthenticationError   401     auth.* (adds WWW-Authenticate)
-    │   ├── ForbiddenError        403     auth.scope_denied, auth.license_revoked
+    │   ├── ForbiddenError        403     auth.scope_denied, auth.license_revoked, ui.csrf_rejected
+    │   ├── PageNotFound          404     ui.not_found
     │   ├── ThrottledError        429     auth.throttled
     │   └── UnavailableError      503     auth.jwks_unavailable, auth.backend_unavailable
     └── ConfigError                       (our own configuration is bad; stops start-up)
@@ -122,6 +123,17 @@ class ScopeDenied(ForbiddenError):
 class LicenseRevoked(ForbiddenError):
     code = "auth.license_revoked"
     title = "Licence revoked"
+
+
+class CsrfRejected(ForbiddenError):
+    code = "ui.csrf_rejected"
+    title = "Request refused"
+
+
+class PageNotFound(ProblemError):
+    status = 404
+    code = "ui.not_found"
+    title = "Not found"
 
 
 class ThrottledError(ProblemError):

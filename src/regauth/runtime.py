@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from regauth.audit import DatabaseAudit
 from regauth.authn.apikeys import ApiKeys
+from regauth.authn.browser import BrowserSessions, PasswordSignIn, UiServices
 from regauth.authn.certificate import ClientCertificates
 from regauth.authn.chain import IdentityChain
 from regauth.authn.local import LocalUsers
@@ -249,6 +250,27 @@ class KeyringHolder:
         return self._store.rotate_if_due(due, grace=grace, days=self._settings.keys.leaf_days)
 
 
+async def start_ui(
+    settings: Settings, db: Database, clock: Clock, random: Random, password: PasswordSignIn
+) -> UiServices | None:
+    """The web UI's sessions and sign-in methods; None when ``ui.enabled`` is false."""
+    ui = settings.ui
+    if not ui.enabled:
+        return None
+    from regauth.store.ui_sessions import UiSessionStore
+
+    store = UiSessionStore(db)
+    sessions = BrowserSessions(store, clock, random, ttl=ui.session_ttl, idle=ui.idle_ttl)
+    oidc = None
+    if ui.oidc is not None:
+        from regauth.authn.oidc_login import OidcSignIn
+
+        oidc = await OidcSignIn.start(
+            ui.oidc, base_dir=settings.base_dir, store=store, clock=clock, random=random
+        )
+    return UiServices(sessions, password, random, oidc)
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -267,6 +289,7 @@ class Runtime:
 
     oidc: OidcAuthenticator | None = None  # optional backends are imported only when configured
     api_keys: ApiKeyHolder | None = None
+    ui: UiServices | None = None
 
     @classmethod
     async def start(
@@ -290,12 +313,14 @@ class Runtime:
         local = LocalUsers(users, hasher, clock, cache_ttl=p.cache_ttl, cache_size=p.cache_size)
         api_keys = ApiKeyHolder(ApiKeys.build(settings.auth.api_keys, os.environ))
         sources: list[Authenticator] = [api_keys, pats, local, ClientCertificates(clock)]
+        passwords: list[Authenticator] = [local]  # what the web UI's sign-in form accepts
         closers: list[Closer] = []
         if settings.auth.ldap is not None:
             from regauth.authn.ldap import LdapAuthenticator
 
             ldap = LdapAuthenticator.build(settings.auth.ldap, base_dir=settings.base_dir)
             sources.append(ldap)
+            passwords.append(ldap)
             closers.append(ldap.aclose)
         oidc = None
         if settings.auth.oidc:
@@ -312,6 +337,10 @@ class Runtime:
         rules = CachedRules(db, clock, ttl)
         decider = Decider(lambda: policy, DatabaseRules(rules), clock)
         audit = DatabaseAudit(AuditStore(db), log_lines=settings.log.audit)
+        throttle = Throttle.build(db, settings.auth.throttle, clock, cache_seconds=ttl)
+        ui = await start_ui(settings, db, clock, random, PasswordSignIn(passwords, throttle))
+        if ui is not None and ui.oidc is not None:
+            closers.append(ui.oidc.aclose)
         service = TokenService(
             policy=lambda: policy,
             identity=identity,
@@ -321,7 +350,7 @@ class Runtime:
             audit=audit,
             clock=clock,
             random=random,
-            throttle=Throttle.build(db, settings.auth.throttle, clock, cache_seconds=ttl),
+            throttle=throttle,
         )
         return cls(
             settings,
@@ -338,6 +367,7 @@ class Runtime:
             closers,
             oidc,
             api_keys,
+            ui,
         )
 
     async def close(self) -> None:

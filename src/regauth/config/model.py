@@ -13,6 +13,7 @@ from regauth.config.ldap import LdapSettings
 from regauth.config.oidc import OidcIssuerSettings
 from regauth.config.rules import RuleSettings
 from regauth.config.throttle import ThrottleSettings
+from regauth.config.ui import UiSettings
 from regauth.config.webhooks import WebhookSettings
 from regauth.domain.patterns import Pattern
 
@@ -191,6 +192,7 @@ class Settings(_Model):
     global_: GlobalSettings = Field(default_factory=GlobalSettings, alias="global")
     repository: dict[str, RepositorySettings] = Field(default_factory=dict)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     @model_validator(mode="after")
     def _plan_references(self) -> Settings:

@@ -9,6 +9,7 @@ and the migrations. SQLite and PostgreSQL are supported (SPEC §7).
 from __future__ import annotations
 
 from regauth.store import models_authz as _models_authz  # registers the tables
+from regauth.store import models_ui as _models_ui  # registers the tables
 from regauth.store.audit import AuditRecord, AuditStore
 from regauth.store.database import Database
 from regauth.store.errors import Conflict, NotFound, StoreError
@@ -33,4 +34,5 @@ __all__ = [
     "UserRecord",
     "UserStore",
     "_models_authz",
+    "_models_ui",
 ]

@@ -31,6 +31,7 @@ from regauth.web.problems import handle_problem, handle_unexpected
 from regauth.web.reload import Supervisor, load_with_fallback
 from regauth.web.state import AppState
 from regauth.web.token import get_token, post_token
+from regauth.web.ui import ui_routes
 
 log = logging.getLogger("regauth")
 
@@ -76,6 +77,7 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
+        *ui_routes(settings),
     ]
     handlers = {ProblemError: handle_problem, Exception: handle_unexpected}
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)

@@ -1,0 +1,58 @@
+"""The web UI under ``/ui``: server-rendered pages over the administration layer.
+
+Pages render Jinja2 templates from ``web/templates`` (``base.html``,
+``_``-partials, a folder per noun) with our own stylesheet and one small
+script, all served from ``/ui/static``; everything works without JavaScript.
+Every state change is a POST with the session's CSRF token, answered by a 303.
+"""
+
+from __future__ import annotations
+
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from regauth.authn.browser import BrowserSession
+from regauth.config import Settings
+from regauth.errors import PageNotFound
+from regauth.web.ui import oidc, signin
+from regauth.web.ui.endpoint import public_endpoint, refuse_cross_site, ui_endpoint
+from regauth.web.ui.guard import UiGuard
+from regauth.web.ui.home import home
+from regauth.web.ui.render import STATIC
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", ui_endpoint(home), methods=["GET"]),
+        Route("/signin", public_endpoint(signin.signin_form), methods=["GET"]),
+        Route("/signin", public_endpoint(signin.signin), methods=["POST"]),
+        Route("/signout", ui_endpoint(signin.signout), methods=["POST"]),
+        Route("/oidc/start", public_endpoint(oidc.start), methods=["GET"]),
+        Route("/oidc/callback", public_endpoint(oidc.callback), methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Route("/{rest:path}", public_endpoint(not_found)),
+    ]
+
+
+async def not_found(request: Request, session: BrowserSession | None) -> Response:
+    """Inside the mount, so that a 404 also gets the UI's security headers."""
+    raise PageNotFound("there is no such page")
+
+
+def ui_mount() -> Mount:
+    """Everything under ``/ui``, behind the security headers and the origin check."""
+    return Mount("/ui", routes=routes(), middleware=[Middleware(UiGuard, refuse=refuse_cross_site)])
+
+
+def ui_routes(settings: Settings) -> list[BaseRoute]:
+    """``/ui`` (and ``/`` sending browsers there), unless ``ui.enabled`` is false."""
+    if not settings.ui.enabled:
+        return []
+    return [Route("/", _to_ui, methods=["GET"]), ui_mount()]
+
+
+async def _to_ui(request: Request) -> Response:
+    return RedirectResponse("/ui/", 303)
