@@ -79,6 +79,7 @@ actions = ["*"]
 account = "alice"
 name = "secret/**"
 actions = []
+deny = true
 comment = "explicit deny"
 [[rules]]
 account = "*"

@@ -12,12 +12,18 @@ the client and must never contain secrets or backend exception text.
     │   ├── ForbiddenError        403     auth.scope_denied, auth.license_revoked, ui.csrf_rejected
     │   ├── PageNotFound          404     ui.not_found
     │   ├── ThrottledError        429     auth.throttled
-    │   └── UnavailableError      503     auth.jwks_unavailable, auth.backend_unavailable
+    │   ├── UnavailableError      503     auth.jwks_unavailable, auth.backend_unavailable
+    │   └── AdminError                    admin.* (the administration layer)
+    │       ├── AdminInvalid      422     admin.invalid (names the fields at fault)
+    │       ├── AdminForbidden    403     admin.forbidden (the actor lacks a permission)
+    │       ├── AdminNotFound     404     admin.not_found
+    │       └── AdminConflict     409     admin.conflict
     └── ConfigError                       (our own configuration is bad; stops start-up)
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 
@@ -161,6 +167,48 @@ class JwksUnavailable(UnavailableError):
 class BackendUnavailable(UnavailableError):
     code = "auth.backend_unavailable"
     title = "Identity backend unavailable"
+
+
+class AdminError(ProblemError):
+    """A use case of ``regauth.admin`` refused the change; nothing was written."""
+
+    status = 400
+    code = "admin.error"
+    title = "Administration request refused"
+
+
+class AdminInvalid(AdminError):
+    """Input failed validation. ``fields`` maps each field at fault to why.
+
+    The detail lists them as ``field: why; field: why`` so a one-line CLI
+    message names every field too.
+    """
+
+    status = 422
+    code = "admin.invalid"
+    title = "Invalid input"
+
+    def __init__(self, fields: Mapping[str, str]):
+        self.fields: dict[str, str] = dict(fields)
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.fields.items()))
+
+
+class AdminForbidden(AdminError):
+    status = 403
+    code = "admin.forbidden"
+    title = "Permission required"
+
+
+class AdminNotFound(AdminError):
+    status = 404
+    code = "admin.not_found"
+    title = "Not found"
+
+
+class AdminConflict(AdminError):
+    status = 409
+    code = "admin.conflict"
+    title = "Conflict"
 
 
 class ConfigError(RegauthError):

@@ -212,6 +212,10 @@ class TokenService:
         self._audit.record(self._event(request, principal, grants, ""))
         return issued
 
+    async def identify(self, credential: Credential | None, facts: CallerFacts) -> Principal:
+        """Identify a caller of another endpoint (the admin API), throttled like ``/token``."""
+        return await self._identify(credential, TokenRequest((), facts))
+
     async def _identify(self, credential: Credential | None, request: TokenRequest) -> Principal:
         """Identify, counting failures per account and address (429 once over the limit)."""
         if credential is None:

@@ -29,6 +29,7 @@ SEED_001_RULES = """
 group = "robots-none"
 name = "**"
 actions = []
+deny = true
 """
 
 

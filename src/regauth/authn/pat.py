@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from regauth.authn.refresh import secret_hash
 from regauth.authz.config_rules import compile_rules
-from regauth.config.rules import RuleSettings
+from regauth.config.rules import SUBJECTS, RuleSettings
 from regauth.domain.credentials import BasicCredential, BearerCredential, Credential
 from regauth.domain.principal import Principal
 from regauth.domain.rules import Rule
@@ -33,21 +33,22 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 _RULES = TypeAdapter(tuple[RuleSettings, ...])
 
 
-def parse_token_rules(rules_json: str) -> tuple[RuleSettings, ...]:
-    """Validate stored or given token rules; raises ValueError with a clear message."""
+def parse_token_rules(rules_json: str, *, stored: bool = False) -> tuple[RuleSettings, ...]:
+    """Validate given (or, ``stored=True``, stored) token rules; raises ValueError."""
+    context = {"stored": stored}
     try:
-        rules = _RULES.validate_python(json.loads(rules_json))
+        rules = _RULES.validate_python(json.loads(rules_json), context=context)
     except (ValidationError, json.JSONDecodeError) as exc:
         raise ValueError(f"invalid token rules: {exc}") from None
     for rule in rules:
-        if rule.account is not None or rule.group is not None or rule.anonymous is not None:
-            raise ValueError("token rules cannot name an account, group or anonymous")
+        if any(getattr(rule, key) is not None for key in SUBJECTS):
+            raise ValueError("token rules cannot name an account, group, anonymous or anyone")
     return rules
 
 
 @lru_cache(maxsize=2048)
 def _compiled(token_id: str, rules_json: str) -> tuple[Rule, ...] | None:
-    rules = parse_token_rules(rules_json)
+    rules = parse_token_rules(rules_json, stored=True)
     return compile_rules(rules, prefix=f"token:{token_id}") if rules else None
 
 

@@ -23,7 +23,7 @@ def _compile(index: int, entry: RuleSettings, prefix: str) -> Rule:
         type=entry.type,
         account=Pattern.compile(entry.account) if entry.account is not None else None,
         group=Pattern.compile(entry.group) if entry.group is not None else None,
-        anonymous=entry.anonymous,
+        anonymous=entry.anonymous,  # anyone = true: no who-matcher at all
         services=entry.service,
         networks=tuple(ipaddress.ip_network(c, strict=False) for c in entry.client_cidr),
         comment=entry.comment,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import anyio
@@ -24,6 +26,7 @@ from regauth.store import Database
 from regauth.web.reload import apply_env_file_for, save_snapshot
 
 APP = "regauth.web.app:app_from_environment"
+ADMIN_APP = "regauth.web.app:admin_app_from_environment"
 
 
 @click.command("serve")
@@ -51,10 +54,47 @@ def command(cli: CliContext, host: str | None, port: int | None, workers: int | 
         f"(signing key {keyring.current.key_id}, {keyring.current.alg})",
         err=True,
     )
-    if tls:
-        _serve_tls(tls, host, port, workers)
-    else:
-        _serve_plain(host, port, workers)
+    admin = _start_admin_listener(settings)
+    try:
+        if tls:
+            _serve_tls(tls, host, port, workers)
+        else:
+            _serve_plain(host, port, workers)
+    finally:
+        if admin is not None:
+            admin.terminate()
+            admin.wait(timeout=15)
+
+
+def _start_admin_listener(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """``admin.listen``: the admin API on a listener of its own (a child process, one worker)."""
+    address = settings.admin.address if settings.admin.enabled else None
+    if address is None:
+        return None
+    click.echo(f"regauth: admin API on http://{address[0]}:{address[1]}/api/v1", err=True)
+    code = "from regauth.cli.serve_cmd import serve_admin; serve_admin()"
+    return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL)
+
+
+def serve_admin() -> None:
+    """The admin listener's process: configuration from ``$REGAUTH_CONFIG``."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    from regauth.config import find_config_path, load_settings
+
+    settings = load_settings(find_config_path(None, os.environ), os.environ)
+    host, port = settings.admin.address or ("127.0.0.1", 0)
+    Granian(
+        ADMIN_APP,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        factory=True,
+        log_access=False,
+        workers_kill_timeout=10,
+    ).serve()
 
 
 async def _check_start_up(settings: Settings) -> None:

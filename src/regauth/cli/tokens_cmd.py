@@ -22,9 +22,12 @@ def command() -> None:
 
 
 def parse_rule(text: str) -> dict[str, object]:
-    """``name=team/**;actions=pull,push[;type=…][;service=…][;client_cidr=…]``."""
+    """``name=team/**;actions=pull,push[;type=…][;service=…][;client_cidr=…]``, or ``…;deny``."""
     rule: dict[str, object] = {"actions": []}
     for part in filter(None, (p.strip() for p in text.split(";"))):
+        if part == "deny":
+            rule["deny"] = True
+            continue
         key, sep, value = part.partition("=")
         if not sep or key not in RULE_KEYS:
             raise click.BadParameter(f"unknown rule part {part!r} (keys: {sorted(RULE_KEYS)})")
@@ -47,7 +50,12 @@ def parse_duration(text: str) -> timedelta | None:
 @click.option("--user", required=True, help="The owner (a user or a robot).")
 @click.option("--name", default="", help="A label, e.g. ci.")
 @click.option("--expires", default="90d", show_default=True, help="30d, 12h, … or never.")
-@click.option("--rule", "rules", multiple=True, help="name=PATTERN;actions=a,b (repeatable).")
+@click.option(
+    "--rule",
+    "rules",
+    multiple=True,
+    help="name=PATTERN;actions=a,b, or name=PATTERN;deny (repeatable).",
+)
 @pass_cli
 def create(cli: CliContext, user: str, name: str, expires: str, rules: tuple[str, ...]) -> None:
     """Create a personal access token; the secret is printed once."""

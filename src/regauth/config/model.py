@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from regauth.config.admin import AdminSettings
 from regauth.config.apikeys import ApiKeySettings
 from regauth.config.ldap import LdapSettings
 from regauth.config.oidc import OidcIssuerSettings
@@ -192,7 +193,11 @@ class Settings(_Model):
     global_: GlobalSettings = Field(default_factory=GlobalSettings, alias="global")
     repository: dict[str, RepositorySettings] = Field(default_factory=dict)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+<<<<<<< HEAD
     ui: UiSettings = Field(default_factory=UiSettings)
+=======
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+>>>>>>> issue-13
 
     @model_validator(mode="after")
     def _plan_references(self) -> Settings:

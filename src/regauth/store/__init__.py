@@ -8,8 +8,9 @@ and the migrations. SQLite and PostgreSQL are supported (SPEC §7).
 
 from __future__ import annotations
 
-from regauth.store import models_authz as _models_authz  # registers the tables
-from regauth.store import models_ui as _models_ui  # registers the tables
+from regauth.store import models_admin as _models_admin  # registers the tables
+from regauth.store import models_authz as _models_authz
+from regauth.store import models_ui as _models_ui
 from regauth.store.audit import AuditRecord, AuditStore
 from regauth.store.database import Database
 from regauth.store.errors import Conflict, NotFound, StoreError
@@ -33,6 +34,7 @@ __all__ = [
     "TokenStore",
     "UserRecord",
     "UserStore",
+    "_models_admin",
     "_models_authz",
     "_models_ui",
 ]

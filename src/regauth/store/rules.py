@@ -11,12 +11,14 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Self
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regauth.ports import Clock
 from regauth.store import _queries as q
+from regauth.store._session import Sessions
 from regauth.store.database import Database
 from regauth.store.errors import NotFound
 from regauth.store.models import Group, User
@@ -54,9 +56,14 @@ def _split(text: str) -> tuple[str, ...]:
 
 
 class RuleStore:
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self._db = db
+    def __init__(self, db: Database | Sessions, clock: Clock) -> None:
+        self._tx = db if isinstance(db, Sessions) else Sessions(db)
         self._clock = clock
+
+    @classmethod
+    def within(cls, session: AsyncSession, clock: Clock) -> Self:
+        """This repository inside a caller's transaction (it never commits)."""
+        return cls(Sessions(None, session), clock)
 
     async def add(
         self,
@@ -66,7 +73,7 @@ class RuleStore:
         spec: RuleSpec,
         position: int | None = None,
     ) -> RuleRecord:
-        async with self._db.session() as session, session.begin():
+        async with self._tx.write() as session:
             owner = await self._owner(session, user, group)
             rows = await self._rows(session, owner)
             pos = len(rows) + 1 if position is None else max(1, min(position, len(rows) + 1))
@@ -92,7 +99,7 @@ class RuleStore:
         self, *, user: str | None = None, group: str | None = None
     ) -> builtins.list[RuleRecord]:
         """Rules of one owner, or of every owner when neither is given."""
-        async with self._db.session() as session:
+        async with self._tx.read() as session:
             stmt = (
                 select(RuleRow, User.name, Group.name)
                 .outerjoin(User, RuleRow.user_id == User.id)
@@ -111,7 +118,7 @@ class RuleStore:
     ) -> tuple[builtins.list[RuleRecord], dict[str, builtins.list[RuleRecord]]]:
         """The user's rules and each group's rules, each in position order (one query)."""
         names = builtins.list(groups)
-        async with self._db.session() as session:
+        async with self._tx.read() as session:
             stmt = (
                 select(RuleRow, User.name, Group.name)
                 .outerjoin(User, RuleRow.user_id == User.id)
@@ -130,7 +137,7 @@ class RuleStore:
             return own, by_group
 
     async def move(self, rule_id: int, position: int) -> RuleRecord:
-        async with self._db.session() as session, session.begin():
+        async with self._tx.write() as session:
             row = await self._get(session, rule_id)
             owner = {"user_id": row.user_id} if row.user_id else {"group_id": row.group_id}
             rows = [r for r in await self._rows(session, owner) if r.id != rule_id]
@@ -141,7 +148,7 @@ class RuleStore:
             return self._record(row, await self._owner_name(session, row))
 
     async def remove(self, rule_id: int) -> None:
-        async with self._db.session() as session, session.begin():
+        async with self._tx.write() as session:
             row = await self._get(session, rule_id)
             owner_col = RuleRow.user_id if row.user_id else RuleRow.group_id
             owner_id = row.user_id or row.group_id

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import builtins
 from datetime import datetime
+from typing import Self
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from regauth.ports import Clock
 from regauth.store import _queries as q
+from regauth.store._session import Sessions
 from regauth.store.database import Database
 from regauth.store.errors import Conflict, NotFound
 from regauth.store.models import Token, User
@@ -53,9 +56,14 @@ def _record(token: Token, user_name: str, user_disabled: bool) -> TokenRecord:
 class TokenStore:
     """Stored tokens (``kind`` is ``"refresh"`` or ``"pat"``)."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self._db = db
+    def __init__(self, db: Database | Sessions, clock: Clock) -> None:
+        self._tx = db if isinstance(db, Sessions) else Sessions(db)
         self._clock = clock
+
+    @classmethod
+    def within(cls, session: AsyncSession, clock: Clock) -> Self:
+        """This repository inside a caller's transaction (it never commits)."""
+        return cls(Sessions(None, session), clock)
 
     async def create(
         self,
@@ -72,7 +80,7 @@ class TokenStore:
         if kind not in TOKEN_KINDS:
             raise ValueError(f"token kind must be one of {sorted(TOKEN_KINDS)}, not {kind!r}")
         try:
-            async with self._db.session() as s, s.begin():
+            async with self._tx.write() as s:
                 owner = await s.scalar(select(User).where(User.name == user_name))
                 if owner is None:
                     raise NotFound(f"user {user_name!r} not found")
@@ -96,20 +104,20 @@ class TokenStore:
         return _record(token, owner.name, owner.disabled)
 
     async def find_by_hash(self, secret_hash: str) -> TokenRecord | None:
-        async with self._db.session() as s:
+        async with self._tx.read() as s:
             row = (await s.execute(_joined().where(Token.secret_hash == secret_hash))).first()
         return None if row is None else _record(*row)
 
     async def revoke(self, token_id: str) -> bool:
         """Revoke one token; False when it is unknown or already revoked."""
         query = update(Token).where(Token.id == token_id, Token.revoked_at.is_(None))
-        async with self._db.session() as s, s.begin():
+        async with self._tx.write() as s:
             result = await s.execute(query.values(revoked_at=self._clock.now()))
             return q.affected(result) > 0
 
     async def revoke_all(self, user_name: str, kind: str | None = None) -> int:
         """Revoke every live token of a user (of one kind); returns how many."""
-        async with self._db.session() as s, s.begin():
+        async with self._tx.write() as s:
             uid = await q.user_id(s, user_name)
             query = update(Token).where(Token.user_id == uid, Token.revoked_at.is_(None))
             if kind is not None:
@@ -126,12 +134,12 @@ class TokenStore:
             query = query.where(User.name == user_name)
         if kind is not None:
             query = query.where(Token.kind == kind)
-        async with self._db.session() as s:
+        async with self._tx.read() as s:
             rows = (await s.execute(query)).all()
         return [_record(*row) for row in rows]
 
     async def touch(self, token_id: str, *, addr: str | None) -> None:
         """Record a use; an unknown token is ignored (it may have just been deleted)."""
         values = {"last_used_at": self._clock.now(), "last_used_addr": addr}
-        async with self._db.session() as s, s.begin():
+        async with self._tx.write() as s:
             await s.execute(update(Token).where(Token.id == token_id).values(**values))

@@ -15,13 +15,15 @@ import builtins
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Self, cast
 
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from regauth.ports import Clock
 from regauth.store import _queries as q
+from regauth.store._session import Sessions
 from regauth.store.database import Database
 from regauth.store.errors import Conflict, NotFound
 from regauth.store.models import Group, Membership, User
@@ -55,9 +57,14 @@ def _attributes(text: str) -> dict[str, str]:
 class UserStore:
     """Local accounts (``kind`` is ``"user"`` or ``"robot"``) and their groups."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self._db = db
+    def __init__(self, db: Database | Sessions, clock: Clock) -> None:
+        self._tx = db if isinstance(db, Sessions) else Sessions(db)
         self._clock = clock
+
+    @classmethod
+    def within(cls, session: AsyncSession, clock: Clock) -> Self:
+        """This repository inside a caller's transaction (it never commits)."""
+        return cls(Sessions(None, session), clock)
 
     async def add(
         self,
@@ -80,7 +87,7 @@ class UserStore:
             created_at=now,
         )
         try:
-            async with self._db.session() as s, s.begin():
+            async with self._tx.write() as s:
                 s.add(user)
                 await s.flush()
                 await q.set_memberships(s, user.id, await q.ensure_groups(s, wanted, now))
@@ -89,7 +96,7 @@ class UserStore:
         return _record(user, wanted)
 
     async def get(self, name: str) -> UserRecord | None:
-        async with self._db.session() as s:
+        async with self._tx.read() as s:
             user = await s.scalar(select(User).where(User.name == name))
             if user is None:
                 return None
@@ -97,7 +104,7 @@ class UserStore:
         return _record(user, groups.get(user.id, ()))
 
     async def list(self) -> builtins.list[UserRecord]:
-        async with self._db.session() as s:
+        async with self._tx.read() as s:
             users = (await s.scalars(select(User).order_by(User.name))).all()
             groups = await q.groups_of(s, None)
         return [_record(u, groups.get(u.id, ())) for u in users]
@@ -109,7 +116,7 @@ class UserStore:
 
     async def set_attributes(self, name: str, attributes: dict[str, str]) -> None:
         """Replace a user's attributes (claims for plans, licences and CEL)."""
-        async with self._db.session() as session, session.begin():
+        async with self._tx.write() as session:
             result = await session.execute(
                 update(User).where(User.name == name).values(attributes_json=json.dumps(attributes))
             )
@@ -121,18 +128,18 @@ class UserStore:
 
     async def set_groups(self, name: str, groups: Iterable[str]) -> None:
         now = self._clock.now()
-        async with self._db.session() as s, s.begin():
+        async with self._tx.write() as s:
             uid = await q.user_id(s, name)
             await q.set_memberships(s, uid, await q.ensure_groups(s, groups, now))
 
     async def delete(self, name: str) -> None:
-        async with self._db.session() as s, s.begin():
+        async with self._tx.write() as s:
             result = await s.execute(delete(User).where(User.name == name))
             if q.affected(result) == 0:
                 raise NotFound(f"user {name!r} not found")
 
     async def _update(self, name: str, **values: Any) -> None:
-        async with self._db.session() as s, s.begin():
+        async with self._tx.write() as s:
             result = await s.execute(update(User).where(User.name == name).values(**values))
             if q.affected(result) == 0:
                 raise NotFound(f"user {name!r} not found")
@@ -141,13 +148,18 @@ class UserStore:
 class GroupStore:
     """Groups and their members."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self._db = db
+    def __init__(self, db: Database | Sessions, clock: Clock) -> None:
+        self._tx = db if isinstance(db, Sessions) else Sessions(db)
         self._clock = clock
+
+    @classmethod
+    def within(cls, session: AsyncSession, clock: Clock) -> Self:
+        """This repository inside a caller's transaction (it never commits)."""
+        return cls(Sessions(None, session), clock)
 
     async def add(self, name: str) -> None:
         try:
-            async with self._db.session() as s, s.begin():
+            async with self._tx.write() as s:
                 s.add(Group(name=name, created_at=self._clock.now()))
         except IntegrityError:
             raise Conflict(f"group {name!r} already exists") from None
@@ -161,7 +173,7 @@ class GroupStore:
             .order_by(Group.name, User.name)
         )
         members: dict[str, builtins.list[str]] = {}
-        async with self._db.session() as s:
+        async with self._tx.read() as s:
             for group, user in await s.execute(query):
                 names = members.setdefault(group, [])
                 if user is not None:
@@ -170,20 +182,20 @@ class GroupStore:
 
     async def add_member(self, group: str, user: str) -> None:
         """Make ``user`` a member of ``group``; already being one is fine."""
-        async with self._db.session() as s, s.begin():
+        async with self._tx.write() as s:
             row = {"group_id": await q.group_id(s, group), "user_id": await q.user_id(s, user)}
             await q.insert_ignoring_conflicts(s, cast(Table, Membership.__table__), [row])
 
     async def remove_member(self, group: str, user: str) -> None:
         """Remove ``user`` from ``group``; not being a member is fine."""
-        async with self._db.session() as s, s.begin():
+        async with self._tx.write() as s:
             gid, uid = await q.group_id(s, group), await q.user_id(s, user)
             await s.execute(
                 delete(Membership).where(Membership.group_id == gid, Membership.user_id == uid)
             )
 
     async def delete(self, name: str) -> None:
-        async with self._db.session() as s, s.begin():
+        async with self._tx.write() as s:
             result = await s.execute(delete(Group).where(Group.name == name))
             if q.affected(result) == 0:
                 raise NotFound(f"group {name!r} not found")

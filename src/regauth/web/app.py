@@ -24,6 +24,8 @@ from regauth.config import Settings, find_config_path
 from regauth.errors import ProblemError
 from regauth.ports import Clock, Random, SystemClock, SystemRandom
 from regauth.runtime import Runtime
+from regauth.web.api import ApiEnv, api_routes
+from regauth.web.api.dispatch import Role
 from regauth.web.client_ip import parse_networks
 from regauth.web.fast import TokenFastPath
 from regauth.web.metrics import Metrics
@@ -42,8 +44,13 @@ def create_app(
     clock: Clock | None = None,
     random: Random | None = None,
     config_path: Path | None = None,
+    role: Role = "public",
 ) -> Starlette:
-    """The Starlette application; with ``config_path`` it reloads when the file changes."""
+    """The Starlette application; with ``config_path`` it reloads when the file changes.
+
+    ``role="admin"`` is the admin listener (``admin.listen``): the admin API and
+    ``/healthz`` only.
+    """
     clock = clock or SystemClock()
     random = random or SystemRandom()
     metrics = Metrics()
@@ -79,6 +86,9 @@ def create_app(
         Route("/metrics", metrics.endpoint, methods=["GET"]),
         *ui_routes(settings),
     ]
+    if role == "admin":
+        routes = [Route("/healthz", healthz, methods=["GET"])]
+    routes += api_routes(ApiEnv(clock, random, role))
     handlers = {ProblemError: handle_problem, Exception: handle_unexpected}
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
 
@@ -130,3 +140,11 @@ def app_from_environment() -> TokenFastPath:
     settings = load_with_fallback(path, os.environ)
     logs.configure(settings.log.level)
     return create_asgi(settings, config_path=path)
+
+
+def admin_app_from_environment() -> Starlette:
+    """Server factory target of the admin listener (``admin.listen``)."""
+    path = find_config_path(None, os.environ)
+    settings = load_with_fallback(path, os.environ)
+    logs.configure(settings.log.level)
+    return create_app(settings, config_path=path, role="admin")

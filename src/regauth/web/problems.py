@@ -12,7 +12,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from regauth.errors import AuthenticationError, ProblemError, ThrottledError
+from regauth.errors import AdminInvalid, AuthenticationError, ProblemError, ThrottledError
 
 log = logging.getLogger("regauth.web")
 PROBLEM_TYPE = "urn:regauth:problem:"
@@ -30,6 +30,8 @@ def problem_response(error: ProblemError, basic_realm: str) -> Response:
     if error.oauth_error:
         body["error"] = error.oauth_error
         body["error_description"] = body["detail"]
+    if isinstance(error, AdminInvalid):  # RFC 9457 extension member: each field at fault
+        body["errors"] = [{"field": k, "detail": v} for k, v in error.fields.items()]
     headers = {"Cache-Control": "no-store"}
     if isinstance(error, AuthenticationError):
         headers["WWW-Authenticate"] = f'Basic realm="{basic_realm}", charset="UTF-8"'

@@ -110,6 +110,10 @@ class Supervisor:
         self._lock = anyio.Lock()
         self._retiring: list[Runtime] = []
 
+    @property
+    def config_path(self) -> Path | None:
+        return self._path
+
     async def prepare(self) -> Runtime:
         """Build the first runtime (outside any task group: errors surface as they are)."""
         return await Runtime.start(self.settings, self._clock, self._random, self._registry)

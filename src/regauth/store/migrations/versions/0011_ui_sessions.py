@@ -1,7 +1,7 @@
 """Web UI: browser sessions (hashed ids) and OIDC sign-ins in progress.
 
 Revision ID: 0011
-Revises: 0004
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"  # assigned "0004"; chained after the merged 0005
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,115 @@
+"""The unit of work: one session, one transaction, the record of the change.
+
+::
+
+    async with UnitOfWork(db, clock) as uow:
+        user = await uow.users.get("alice")
+        ...
+        uow.record(Change(actor, "user:remove", "alice", before={...}, after=None))
+        await uow.commit()
+
+Leaving the block without :meth:`commit` rolls everything back, the
+``changes`` rows included: a change and its record are written together or
+not at all. The repositories on the unit of work (``users``, ``groups``,
+``rules``, ``tokens``) run in its session. Store errors raised inside the
+block come out as the admin errors (``NotFound`` → ``admin.not_found``,
+``Conflict`` → ``admin.conflict``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from regauth.admin.actor import Actor
+from regauth.errors import AdminConflict, AdminNotFound
+from regauth.ports import Clock
+from regauth.store import Database, GroupStore, RuleStore, TokenStore, UserStore
+from regauth.store.errors import Conflict, NotFound
+from regauth.store.models_admin import ChangeRow
+
+Snapshot = Mapping[str, object] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One administrative change. ``kind`` is ``noun:verb`` (``user:add``).
+
+    ``before``/``after`` are JSON-able snapshots (None: did not exist / no
+    longer exists). Never put a secret or a hash in them.
+    """
+
+    actor: Actor
+    kind: str
+    subject: str
+    before: Snapshot = None
+    after: Snapshot = field(default=None)
+
+
+class UnitOfWork:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self.clock = clock
+        self._session: AsyncSession | None = None
+        self._committed = False
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("use the unit of work as `async with UnitOfWork(...) as uow`")
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        self._session = self._db.session()
+        await self._session.begin()
+        self._committed = False
+        self.users = UserStore.within(self._session, self.clock)
+        self.groups = GroupStore.within(self._session, self.clock)
+        self.rules = RuleStore.within(self._session, self.clock)
+        self.tokens = TokenStore.within(self._session, self.clock)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self.session, None
+        try:
+            if not self._committed:
+                await session.rollback()
+        finally:
+            await session.close()
+        if isinstance(exc, NotFound):
+            raise AdminNotFound(str(exc)) from None
+        if isinstance(exc, Conflict):
+            raise AdminConflict(str(exc)) from None
+
+    def record(self, change: Change) -> None:
+        """Add the ``changes`` row to this transaction (written only by :meth:`commit`)."""
+        self.session.add(
+            ChangeRow(
+                at=self.clock.now(),
+                actor_kind=change.actor.kind,
+                actor_name=change.actor.name,
+                actor_address=change.actor.address,
+                kind=change.kind,
+                subject=change.subject,
+                before=_json(change.before),
+                after=_json(change.after),
+            )
+        )
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        self._committed = True
+
+
+def _json(snapshot: Snapshot) -> str | None:
+    return None if snapshot is None else json.dumps(snapshot, sort_keys=True, default=str)

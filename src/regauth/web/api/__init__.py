@@ -1,0 +1,42 @@
+"""The admin HTTP API, ``/api/v1``: the route table, its OpenAPI document, mounting.
+
+Every operation parses its input with pydantic models, calls one use case of
+:mod:`regauth.admin` and renders the view it returns (see :mod:`.table`).
+The API is served by the main application unless ``admin.enabled`` is false;
+with ``admin.listen`` it is served only by the admin listener.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from regauth.web.api import config, keys, tokens
+from regauth.web.api.dispatch import PREFIX, ApiEnv, routes, served
+from regauth.web.api.openapi import document, dumps
+from regauth.web.api.table import Operation
+
+OPERATIONS: tuple[Operation, ...] = (
+    *keys.OPERATIONS,
+    *tokens.OPERATIONS,
+    *config.OPERATIONS,
+)
+
+
+@cache
+def openapi_bytes() -> bytes:
+    return dumps(document(OPERATIONS))
+
+
+def api_routes(env: ApiEnv) -> list[BaseRoute]:
+    async def openapi(request: Request) -> Response:
+        served(request.app.state.regauth, env.role)
+        return Response(openapi_bytes(), 200, {"Cache-Control": "no-cache"}, "application/json")
+
+    return [Route(f"{PREFIX}/openapi.json", openapi, methods=["GET"]), *routes(OPERATIONS, env)]
+
+
+__all__ = ["OPERATIONS", "ApiEnv", "api_routes", "openapi_bytes"]

@@ -1,0 +1,45 @@
+"""Base models of the API schema and the path parameters several nouns share.
+
+``In`` models validate request bodies (strict JSON types, unknown fields
+refused); ``Out`` models render the views of :mod:`regauth.admin` (read from
+their attributes). Query models are lax, because query strings are text.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class In(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+NameParam = Annotated[str, Field(min_length=1, max_length=64, description="a user or group name")]
+TokenIdParam = Annotated[str, Field(min_length=1, max_length=64, description="a token id")]
+
+
+class UserPath(Params):
+    name: NameParam
+
+
+class UserTokenPath(Params):
+    name: NameParam
+    token_id: TokenIdParam
+
+
+class TokenPath(Params):
+    token_id: TokenIdParam

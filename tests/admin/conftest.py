@@ -1,0 +1,21 @@
+"""Fixtures of the admin layer tests: the store's migrated database and frozen clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from regauth.admin import Actor, UnitOfWork
+from regauth.store import Database
+from tests.store.conftest import FrozenClock, anyio_backend, clock, db, db_path
+
+__all__ = ["anyio_backend", "clock", "db", "db_path"]
+
+
+@pytest.fixture
+def console() -> Actor:
+    return Actor.console("root")
+
+
+@pytest.fixture
+def uow(db: Database, clock: FrozenClock) -> UnitOfWork:
+    return UnitOfWork(db, clock)
