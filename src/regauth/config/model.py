@@ -193,11 +193,8 @@ class Settings(_Model):
     global_: GlobalSettings = Field(default_factory=GlobalSettings, alias="global")
     repository: dict[str, RepositorySettings] = Field(default_factory=dict)
     auth: AuthSettings = Field(default_factory=AuthSettings)
-<<<<<<< HEAD
-    ui: UiSettings = Field(default_factory=UiSettings)
-=======
     admin: AdminSettings = Field(default_factory=AdminSettings)
->>>>>>> issue-13
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     @model_validator(mode="after")
     def _plan_references(self) -> Settings:
