@@ -268,7 +268,7 @@ async def start_ui(
         oidc = await OidcSignIn.start(
             ui.oidc, base_dir=settings.base_dir, store=store, clock=clock, random=random
         )
-    return UiServices(sessions, password, random, oidc)
+    return UiServices(sessions, password, clock, random, oidc)
 
 
 @dataclass

@@ -178,5 +178,6 @@ class UiServices:
 
     sessions: BrowserSessions
     password: PasswordSignIn
+    clock: Clock
     random: Random
     oidc: OidcSignIn | None = None

@@ -80,6 +80,8 @@ class UiSettings(BaseModel):
 
     enabled: bool = True
     public_url: str | None = None
+    # The registry's address as users type it (``registry.example.com``), for the login lines.
+    registry: str = Field(default="", max_length=255, pattern=r"^[A-Za-z0-9.:\[\]-]*$")
     session_ttl: Duration = Field(default=8 * 3600.0, ge=60, le=30 * 86400)
     idle_ttl: Duration = Field(default=3600.0, ge=60, le=30 * 86400)
     oidc: UiOidcSettings | None = None

@@ -42,9 +42,7 @@ async def authenticate(request: Request, state: AppState) -> Actor:
     """The actor of this request; 401 without (valid) credentials, 403 for a kind we refuse."""
     credential = request_credential(request.headers.get("authorization"), request)
     if credential is None or isinstance(credential, CertificateCredential):
-        raise MissingCredential(
-            "the admin API needs Authorization (Basic or Bearer) or X-Api-Key"
-        )
+        raise MissingCredential("the admin API needs Authorization (Basic or Bearer) or X-Api-Key")
     facts = state.caller_facts(request, "")
     principal = await state.service().identify(credential, facts)
     return actor_of(principal, state.runtime.settings.admin, facts.client_ip or "")

@@ -127,7 +127,9 @@ def authorize(op: Operation, actor: Actor) -> None:
         raise ScopeDenied("self-service operations need a local account")
 
 
-def parse(model: type[BaseModel] | None, data: Mapping[str, object], where: str) -> BaseModel | None:
+def parse(
+    model: type[BaseModel] | None, data: Mapping[str, object], where: str
+) -> BaseModel | None:
     if model is None:
         return None
     try:

@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from regauth.authn.browser import BrowserSession
 from regauth.config import Settings
 from regauth.errors import PageNotFound
-from regauth.web.ui import oidc, signin
+from regauth.web.ui import oidc, signin, tokens
 from regauth.web.ui.endpoint import public_endpoint, refuse_cross_site, ui_endpoint
 from regauth.web.ui.guard import UiGuard
 from regauth.web.ui.home import home
@@ -30,6 +30,8 @@ def routes() -> list[BaseRoute]:
         Route("/signin", public_endpoint(signin.signin_form), methods=["GET"]),
         Route("/signin", public_endpoint(signin.signin), methods=["POST"]),
         Route("/signout", ui_endpoint(signin.signout), methods=["POST"]),
+        Route("/tokens", ui_endpoint(tokens.new_token), methods=["POST"]),
+        Route("/tokens/{token_id}/revoke", ui_endpoint(tokens.revoke), methods=["POST"]),
         Route("/oidc/start", public_endpoint(oidc.start), methods=["GET"]),
         Route("/oidc/callback", public_endpoint(oidc.callback), methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -23,12 +23,13 @@ from regauth.authn.browser import BrowserSession
 from regauth.errors import CsrfRejected, ProblemError, RequestError, ThrottledError
 from regauth.web.ui import session as sessions
 from regauth.web.ui.render import page, see_other
+from regauth.web.ui.visit import Visit, visit_of
 
 log = logging.getLogger("regauth.web.ui")
 MAX_FORM_BYTES = 64 * 1024
 MAX_FIELDS = 200
 
-Page = Callable[[Request, BrowserSession], Awaitable[Response]]
+Page = Callable[[Request, Visit], Awaitable[Response]]
 PublicPage = Callable[[Request, BrowserSession | None], Awaitable[Response]]
 
 
@@ -50,11 +51,15 @@ def ui_endpoint(handler: Page) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
             session = await sessions.current(request)
-            if session is None:
+            visit = await visit_of(request, session) if session is not None else None
+            if session is not None and visit is None:  # the account was removed or disabled
+                await sessions.services(request).sessions.end(session)
+                sessions.remember(request, None)
+            if visit is None:
                 if request.method in ("GET", "HEAD"):
                     return see_other(signin_url(request))
                 return see_other("/ui/signin?notice=expired")
-            return await handler(request, session)
+            return await handler(request, visit)
         except ProblemError as error:
             return error_page(request, await _quiet_session(request), error)
 
@@ -80,7 +85,7 @@ async def _quiet_session(request: Request) -> BrowserSession | None:
         return None
 
 
-async def read_form(request: Request, session: BrowserSession | None) -> FormData:
+async def read_form(request: Request, who: Visit | BrowserSession | None) -> FormData:
     """The posted form, after its CSRF token was checked against the session's."""
     if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
         raise RequestError("the form is too large")
@@ -88,6 +93,7 @@ async def read_form(request: Request, session: BrowserSession | None) -> FormDat
         form = await request.form(max_files=0, max_fields=MAX_FIELDS)
     except Exception:  # multipart / urlencoded parse errors: a 400, not a 500
         raise RequestError("the form could not be read") from None
+    session = who.session if isinstance(who, Visit) else who
     token = form.get("csrf")
     if session is None or not isinstance(token, str) or not session.csrf_ok(token):
         log.info("ui: refused a form without a valid CSRF token on %s", request.url.path)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.requests import Request
@@ -11,10 +12,12 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from regauth.authn.browser import BrowserSession
 
+if TYPE_CHECKING:
+    from regauth.web.ui.visit import Visit
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
-ADMIN_KEY = "regauth.ui_admin"
 # Messages shown after a POST-redirect-GET, by code: nothing a link could make up is displayed.
 NOTICES = {
     "signed-out": "You are signed out.",
@@ -34,20 +37,29 @@ _ENV = Environment(
 )
 
 
+def when(value: datetime | None, empty: str = "never") -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else empty
+
+
+_ENV.filters["when"] = when
+
+
 def page(
     request: Request,
     template: str,
-    session: BrowserSession | None,
+    who: Visit | BrowserSession | None,
     *,
     status: int = 200,
     headers: dict[str, str] | None = None,
     **context: Any,
 ) -> HTMLResponse:
+    session = who if isinstance(who, BrowserSession) or who is None else who.session
     base = {
         "session": session,
+        "visit": None if isinstance(who, BrowserSession) else who,
         "csrf": session.csrf_token if session is not None else "",
         "path": request.url.path,
-        "is_admin": bool(request.scope.get(ADMIN_KEY, False)),
+        "is_admin": who is not None and not isinstance(who, BrowserSession) and who.admin,
         "notice": NOTICES.get(request.query_params.get("notice", ""), ""),
     }
     html = _ENV.get_template(template).render({**base, **context})

@@ -25,6 +25,7 @@ from regauth.web.ui import session as sessions
 from regauth.web.ui.endpoint import MAX_FIELDS, MAX_FORM_BYTES, read_form
 from regauth.web.ui.origin import over_tls
 from regauth.web.ui.render import page, see_other
+from regauth.web.ui.visit import Visit
 
 log = logging.getLogger("regauth.web.ui")
 SIGNIN_COOKIE = "regauth_signin"
@@ -119,9 +120,9 @@ async def start_session(request: Request, principal: Principal, target: str) -> 
     return response
 
 
-async def signout(request: Request, session: BrowserSession) -> Response:
-    await read_form(request, session)
-    await sessions.services(request).sessions.end(session)
+async def signout(request: Request, visit: Visit) -> Response:
+    await read_form(request, visit)
+    await sessions.services(request).sessions.end(visit.session)
     response = see_other("/ui/signin?notice=signed-out")
     sessions.clear_cookie(request, response)
     return response
