@@ -14,7 +14,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from regauth.authn.browser import BrowserSession
 from regauth.config import Settings
 from regauth.errors import PageNotFound
 from regauth.web.ui import oidc, signin, tokens
@@ -22,6 +21,7 @@ from regauth.web.ui.endpoint import public_endpoint, refuse_cross_site, ui_endpo
 from regauth.web.ui.guard import UiGuard
 from regauth.web.ui.home import home
 from regauth.web.ui.render import STATIC
+from regauth.web.ui.visit import Visit
 
 
 def routes() -> list[BaseRoute]:
@@ -35,12 +35,13 @@ def routes() -> list[BaseRoute]:
         Route("/oidc/start", public_endpoint(oidc.start), methods=["GET"]),
         Route("/oidc/callback", public_endpoint(oidc.callback), methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        Route("/{rest:path}", public_endpoint(not_found)),
+        Route("/{rest:path}", ui_endpoint(not_found)),
     ]
 
 
-async def not_found(request: Request, session: BrowserSession | None) -> Response:
-    """Inside the mount, so that a 404 also gets the UI's security headers."""
+async def not_found(request: Request, visit: Visit) -> Response:
+    """Inside the mount, so that a 404 also gets the UI's security headers (and a
+    signed-out browser is sent to sign in, as for every other page)."""
     raise PageNotFound("there is no such page")
 
 
