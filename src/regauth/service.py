@@ -170,6 +170,12 @@ class Decider:
             grants = tuple([await stage.apply(g, ctx, facts) if g.actions else g for g in grants])
         return grants
 
+    def check_request(self, request: TokenRequest, grants: tuple[Grant, ...] = ()) -> None:
+        """The token endpoint's own refusals around ``decide`` (unknown service, on_denied)."""
+        policy = self._policy()
+        _check_service(policy.services, request.service)
+        _check_denied(policy, request, grants)
+
 
 class TokenService:
     def __init__(

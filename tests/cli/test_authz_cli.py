@@ -70,7 +70,7 @@ def test_groups_rules_and_check(home: Path) -> None:  # noqa: F811
         ]
     ).output
     assert "group:dev\t1\trepository:team/**\tpull,push  # dev team" in out
-    run([*c, "rules", "add", "--user", "alice", "--name", "team/secret/**", "--actions", ""])
+    run([*c, "rules", "add", "--user", "alice", "--name", "team/secret/**", "--deny"])
     run(
         [
             *c,
@@ -87,7 +87,12 @@ def test_groups_rules_and_check(home: Path) -> None:  # noqa: F811
         ]
     )
     listing = run([*c, "rules", "list", "--user", "alice"]).output.splitlines()
-    assert [line.split("\t")[2] for line in listing] == ["1", "2"]
+    assert listing[0] == "user alice:"
+    rows = [line.split() for line in listing[2:]]
+    assert [(row[0], row[2]) for row in rows] == [
+        ("1", "repository:team/app"),
+        ("2", "repository:team/secret/**"),
+    ]
     check = run(
         [
             *c,
@@ -107,7 +112,7 @@ def test_groups_rules_and_check(home: Path) -> None:  # noqa: F811
     assert "account  pull,push,delete" in check.output
     assert "repository:team/secret/x  requested pull → granted nothing" in check.output
     assert "explicit deny" in check.output
-    rule_id = listing[0].split("\t")[0]
+    rule_id = rows[0][1]
     assert run([*c, "rules", "move", rule_id, "2"]).exit_code == 0
     assert run([*c, "rules", "remove", rule_id]).exit_code == 0
     assert run([*c, "rules", "remove", rule_id]).exit_code == 2
@@ -118,7 +123,7 @@ def test_groups_rules_and_check(home: Path) -> None:  # noqa: F811
 def test_rules_need_exactly_one_owner(home: Path) -> None:  # noqa: F811
     result = run([*cfg(home), "rules", "add", "--name", "x", "--actions", "pull"])
     assert result.exit_code == 2
-    assert "exactly one of --user or --group" in result.output
+    assert "owner: give exactly one of user or group" in result.output
 
 
 def test_tokens_create_and_check_with_token(home: Path) -> None:  # noqa: F811

@@ -59,6 +59,11 @@ class UnitOfWork:
         self._committed = False
 
     @property
+    def db(self) -> Database:
+        """The database (for collaborators that read outside this transaction)."""
+        return self._db
+
+    @property
     def session(self) -> AsyncSession:
         if self._session is None:
             raise RuntimeError("use the unit of work as `async with UnitOfWork(...) as uow`")

@@ -21,7 +21,13 @@ GroupRules = tuple[tuple[str, tuple[Rule, ...]], ...]
 
 @lru_cache(maxsize=8192)
 def compile_record(record: RuleRecord) -> Rule:
+    """A stored rule as the engine evaluates it.
+
+    A group's rule carries its group as the group matcher, so ``${group}``
+    in its pattern stands for that group (in a user's rule it matches nothing).
+    """
     prefix = "user" if record.owner_kind == "user" else "group"
+    bind_group = record.owner_kind == "group" and "${group}" in record.name
     return Rule(
         rule_id=f"{prefix}:{record.owner}#{record.id}",
         name=Pattern.compile(record.name),
@@ -30,7 +36,14 @@ def compile_record(record: RuleRecord) -> Rule:
         services=record.services,
         networks=tuple(ipaddress.ip_network(c, strict=False) for c in record.client_cidrs),
         comment=record.comment,
+        group=Pattern.compile(_escape_glob(record.owner)) if bind_group else None,
     )
+
+
+def _escape_glob(name: str) -> str:
+    # Names are validated (no glob characters); a legacy name that has some
+    # simply makes the rule match nothing rather than more groups.
+    return name if name.isascii() and not set(name) & set("*?${}") else "\\never"
 
 
 class DatabaseRules:

@@ -1,31 +1,29 @@
-"""``regauth check``: the decision trace for a principal and scopes, issuing nothing."""
+"""``regauth check``: the decision the token endpoint would make, issuing nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
-from regauth.authn.pat import parse_token_rules
-from regauth.authz.config_rules import compile_rules
 from regauth.cli.context import CliContext, pass_cli
-from regauth.domain.policy import Grant
-from regauth.domain.principal import ANONYMOUS, Principal
-from regauth.domain.scope import parse_scopes
 from regauth.errors import ProblemError
-from regauth.ports import CallerFacts
-from regauth.store import Database, TokenStore, UserStore
+
+if TYPE_CHECKING:
+    from regauth.admin import Actor, UnitOfWork
+    from regauth.admin.check import CheckView
+    from regauth.domain.policy import Grant
 
 
 @click.command("check")
 @click.option("--user", default=None, help="The account to check (omit with --anonymous).")
 @click.option("--anonymous", is_flag=True, help="Check the unauthenticated caller.")
-@click.option("--token-id", default=None, help="Narrow by this personal access token's rules.")
-@click.option("--group", "groups", multiple=True, help="Extra group (repeatable).")
-@click.option("--claim", "claims", multiple=True, help="Extra claim KEY=VALUE (plans, CEL).")
+@click.option("--token-id", default=None, help="As this personal access token (or robot token).")
+@click.option("--group", "groups", multiple=True, help="What-if: an extra group (repeatable).")
+@click.option("--claim", "claims", multiple=True, help="What-if: an extra claim KEY=VALUE.")
 @click.option("--scope", "scopes", multiple=True, required=True)
 @click.option("--service", default=None, help="Default: the first of token.services.")
-@click.option("--client-ip", default=None)
+@click.option("--client-ip", default=None, help="The client address the server would see.")
 @click.option("--offline", is_flag=True, help="Do not call authorization webhooks.")
 @pass_cli
 def command(
@@ -40,31 +38,45 @@ def command(
     client_ip: str | None,
     offline: bool,
 ) -> None:
-    """Print what each stage decided for every scope (SPEC §4)."""
+    """Print what each stage decided for every scope, from the inputs the server uses.
+
+    Stored attributes (plan, licence), group memberships, token rules,
+    revocation and expiry are read as the server reads them; exit status 1
+    when the server would refuse the request.
+    """
+    from regauth.admin.check import CheckAccess, check_access
+    from regauth.domain.scope import parse_scopes
+
     if anonymous == bool(user):
         raise click.UsageError("give --user NAME or --anonymous")
-    items = parse_scopes(scopes)
+    if token_id and not user:
+        raise click.UsageError("--token-id needs the token's --user")
     svc = service or (cli.settings.token.services or ("",))[0]
+    extra = dict(_claim(c) for c in claims)
+    cmd = CheckAccess(
+        parse_scopes(scopes), svc, user, token_id, client_ip, groups, extra, not offline
+    )
 
-    async def run(db: Database) -> tuple[Principal, tuple[Grant, ...]]:
-        principal = await _principal(cli, db, user, token_id, groups, claims)
-        decider, close = cli.decider(db, webhooks=not offline)
+    async def run(uow: UnitOfWork, actor: Actor) -> CheckView:
+        decider, close = cli.decider(uow.db, webhooks=not offline)
         try:
-            facts = CallerFacts(client_ip=client_ip, service=svc)
-            return principal, await decider.decide(principal, items, facts, webhooks=not offline)
+            return await check_access(uow, actor, cmd, decider)
         finally:
             await close()
 
     try:
-        principal, grants = cli.run_db(run)
+        view = cli.run_admin(run)
     except ProblemError as exc:
-        click.echo(f"denied: {exc.code}: {exc.detail}")
+        click.echo(f"denied: {exc.code}: {exc.detail or exc.title}")
         raise SystemExit(1) from None
+    for note in view.notes:
+        click.echo(f"note: {note}", err=True)
+    p = view.principal
     click.echo(
-        f"principal {principal.subject or '(anonymous)'} source={principal.source}"
-        f" groups={','.join(sorted(principal.groups)) or '-'} service={svc}"
+        f"principal {p.subject or '(anonymous)'} source={p.source}"
+        f" groups={','.join(sorted(p.groups)) or '-'} service={svc}"
     )
-    for grant in grants:
+    for grant in view.grants:
         click.echo(render(grant))
 
 
@@ -75,33 +87,6 @@ def render(grant: Grant) -> str:
     ]
     lines += [f"  {d.stage:<8} {','.join(d.actions) or '-':<16} {d.reason}" for d in grant.trace]
     return "\n".join(lines)
-
-
-async def _principal(
-    cli: CliContext,
-    db: Database,
-    user: str | None,
-    token_id: str | None,
-    groups: Sequence[str],
-    claims: Sequence[str],
-) -> Principal:
-    extra = dict(_claim(c) for c in claims)
-    if user is None:
-        return (
-            Principal("", "anonymous", frozenset(groups), extra) if groups or extra else ANONYMOUS
-        )
-    record = await UserStore(db, cli.clock).get(user)
-    if record is None:
-        click.echo(f"note: {user} is not a local user; using the given groups only", err=True)
-    all_groups = frozenset(groups) | frozenset(record.groups if record else ())
-    if token_id is None:
-        return Principal(user, "local", all_groups, extra)
-    tokens = [t for t in await TokenStore(db, cli.clock).list(user_name=user) if t.id == token_id]
-    if not tokens:
-        raise click.UsageError(f"{user} has no token {token_id}")
-    rules = parse_token_rules(tokens[0].rules_json)
-    token_rules = compile_rules(rules, prefix=f"token:{token_id}") if rules else None
-    return Principal(user, "pat", all_groups, extra, token_id=token_id, token_rules=token_rules)
 
 
 def _claim(text: str) -> tuple[str, str]:

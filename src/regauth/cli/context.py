@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import click
 
 from regauth.config import Settings, find_config_path, load_settings
+from regauth.errors import ConfigError
 from regauth.keys import KeyStore
 from regauth.ports import SystemClock
 from regauth.runtime import Closer, build_decider, key_store
 from regauth.service import Decider
 from regauth.store import Database
+
+if TYPE_CHECKING:
+    from regauth.admin import Actor, UnitOfWork
 
 T = TypeVar("T")
 
@@ -44,9 +50,36 @@ class CliContext:
     def key_store(self) -> KeyStore:
         return key_store(self.settings, self.clock)
 
-    def run_db(self, fn: Callable[[Database], Awaitable[T]]) -> T:
-        """Run ``fn`` against a migrated database, then dispose of the engine."""
+    @property
+    def actor(self) -> Actor:
+        """Whoever runs the command: the console actor named after the OS user."""
+        from regauth.admin import Actor
+
+        return Actor.console(getpass.getuser())
+
+    def run_db(
+        self, fn: Callable[[Database], Awaitable[T]], *, scratch_if_missing: bool = False
+    ) -> T:
+        """Run ``fn`` against the migrated database, then dispose of the engine.
+
+        Only ``regauth init`` creates a database: a missing SQLite file is an
+        error here, not a new empty database. ``scratch_if_missing`` (for
+        ``policy test``) runs ``fn`` on an empty throw-away database instead.
+        """
         db = Database(self.settings.database_url)
+        if not db.exists():
+            if not scratch_if_missing:
+                raise ConfigError(
+                    f"database {db.redacted_url()} does not exist: run `regauth init` "
+                    f"or fix database.url in {self.config_path}"
+                )
+            with tempfile.TemporaryDirectory() as scratch:
+                click.echo("note: no database yet; using the configuration's rules only", err=True)
+                return self._run(Database(f"sqlite:///{scratch}/scratch.db"), fn)
+        return self._run(db, fn)
+
+    @staticmethod
+    def _run(db: Database, fn: Callable[[Database], Awaitable[T]]) -> T:
         db.migrate()
 
         async def main() -> T:
@@ -56,6 +89,18 @@ class CliContext:
                 await db.dispose()
 
         return anyio.run(main)
+
+    def run_admin(self, fn: Callable[[UnitOfWork, Actor], Awaitable[T]]) -> T:
+        """Run an admin use case in one unit of work, as the console actor."""
+        from regauth.admin import UnitOfWork
+
+        actor = self.actor
+
+        async def run(db: Database) -> T:
+            async with UnitOfWork(db, self.clock) as uow:
+                return await fn(uow, actor)
+
+        return self.run_db(run)
 
 
 def read_secret(prompt: str, from_stdin: bool) -> str:

@@ -40,7 +40,11 @@ stable_ca = {stable_ca}
 url = "sqlite:///regauth.db"
 
 # Rules: ordered, first match wins, granted = requested ∩ actions.
-# actions = ["*"] grants whatever was requested; [] is an explicit deny.
+# Who: account = "pattern", group = "pattern", anonymous = true (no credentials)
+# or false (signed in), anyone = true (everybody, signed in or not). Every
+# matcher a rule sets (who, type + name, service, client_cidr) must match.
+# actions = ["*"] grants whatever was requested; a deny is actions = [] plus deny = true.
+# `regauth rules lint` finds rules that can never decide.
 [[rules]]
 account = "admin"
 name = "**"
@@ -61,10 +65,10 @@ actions = ["pull", "push", "delete"]
 comment = "every user owns the namespace named after them"
 
 [[rules]]
-anonymous = true
+anyone = true
 name = "public/**"
 actions = ["pull"]
-comment = "anyone may pull public images"
+comment = "anyone, signed in or not, may pull public images"
 """
 
 

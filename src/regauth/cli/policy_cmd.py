@@ -83,7 +83,7 @@ def test(cli: CliContext, file: str, verbose: bool) -> None:
             await close()
         return failures
 
-    failures = cli.run_db(run)
+    failures = cli.run_db(run, scratch_if_missing=True)
     click.echo(f"{len(cases) - failures} passed, {failures} failed")
     if failures:
         raise SystemExit(1)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from regauth.authn.passwords import PasswordHasher, parse_htpasswd
 from regauth.cli.context import CliContext, pass_cli, read_secret
 from regauth.store import Database, UserStore
+
+if TYPE_CHECKING:
+    from regauth.admin import Actor, UnitOfWork
+    from regauth.admin.users import Lockout
 
 
 @click.group("users")
@@ -33,16 +38,85 @@ def _hasher(cli: CliContext) -> PasswordHasher:
 def add(
     cli: CliContext, name: str, groups: tuple[str, ...], password_stdin: bool, robot: bool
 ) -> None:
-    """Create a user."""
+    """Create a user (names: lowercase letters, digits and . _ - @)."""
+    from regauth.admin.users import AddUser, add_user
+    from regauth.admin.validation import name_problem, require
+
+    require({"name": name_problem(name)})  # before asking for a password
     password = None if robot else read_secret("Password", password_stdin)
 
-    async def run(db: Database) -> None:
+    async def run(uow: UnitOfWork, actor: Actor) -> None:
         hashed = await _hasher(cli).ahash(password) if password is not None else None
-        kind = "robot" if robot else "user"
-        await UserStore(db, cli.clock).add(name, hashed, groups=groups, kind=kind)
+        await add_user(uow, actor, AddUser(name, hashed, groups, robot))
 
-    cli.run_db(run)
+    cli.run_admin(run)
     click.echo(f"added {'robot' if robot else 'user'} {name}")
+
+
+def _lockout(cli: CliContext) -> Lockout:
+    from regauth.admin.users import Lockout
+
+    throttle = cli.settings.auth.throttle
+    return Lockout(throttle.max_failures_per_account, throttle.window)
+
+
+@command.command("show")
+@click.argument("name")
+@pass_cli
+def show(cli: CliContext, name: str) -> None:
+    """Show a user: kind, state, groups, attributes, tokens and lock state."""
+    from regauth.admin.users import UserName, show_user
+
+    lockout = _lockout(cli)
+    user = cli.run_admin(lambda uow, actor: show_user(uow, actor, UserName(name), lockout))
+    now = cli.clock.now()
+    lock = (
+        f"locked until {user.locked_until:%Y-%m-%d %H:%M:%S} ({user.failures} failed logins)"
+        if user.locked_until
+        else f"not locked ({user.failures} failed logins in the window)"
+    )
+    click.echo(f"name:       {user.name}")
+    click.echo(f"kind:       {user.kind}")
+    click.echo(f"state:      {'disabled' if user.disabled else 'active'}")
+    click.echo(f"password:   {'set' if user.has_password else 'none'}")
+    click.echo(f"groups:     {', '.join(user.groups) or '-'}")
+    attributes = ", ".join(f"{k}={v}" for k, v in sorted(user.attributes.items()))
+    click.echo(f"attributes: {attributes or '-'}")
+    click.echo(f"lock:       {lock}")
+    click.echo(f"tokens:     {len(user.tokens) or '-'}")
+    for t in user.tokens:
+        expires = f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "never"
+        used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
+        click.echo(
+            f"  {t.id:<24} {t.kind:<8} {t.name or '-':<12} {t.state(now):<8} "
+            f"expires {expires:<10} used {used}"
+        )
+
+
+@command.command("remove")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_cli
+def remove(cli: CliContext, name: str, yes: bool) -> None:
+    """Remove a user: revokes its tokens, removes its rules and memberships; audit stays."""
+    from regauth.admin.users import UserName, remove_user
+
+    if not yes and not click.confirm(f"remove user {name}?", default=False):
+        raise SystemExit(1)
+    user = cli.run_admin(lambda uow, actor: remove_user(uow, actor, UserName(name)))
+    click.echo(f"removed {user.kind} {name} ({len(user.tokens)} token(s) revoked)")
+
+
+@command.command("unlock")
+@click.argument("name")
+@pass_cli
+def unlock(cli: CliContext, name: str) -> None:
+    """Clear the failed-login counter of NAME, so throttling lets it log in again."""
+    from regauth.admin.users import UserName, unlock_user
+
+    lockout = _lockout(cli)
+    failures = cli.run_admin(lambda uow, actor: unlock_user(uow, actor, UserName(name), lockout))
+    click.echo(f"unlocked {name} (cleared {failures} failed login(s))")
 
 
 @command.command("passwd")

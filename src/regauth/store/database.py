@@ -88,6 +88,12 @@ class Database:
         """A new session; use it as ``async with db.session() as s, s.begin():``."""
         return self._sessions()
 
+    def exists(self) -> bool:
+        """False for a SQLite file that is not there yet (a server database always exists)."""
+        if self.dialect != "sqlite":
+            return True
+        return Path(self._parsed.database or "").is_file()
+
     async def ping(self) -> None:
         """Round-trip ``SELECT 1``; raises the driver's error when the database is down."""
         async with self._engine.connect() as conn:
