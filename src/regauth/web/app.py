@@ -17,7 +17,7 @@ import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from regauth import logs
 from regauth.config import Settings, find_config_path
@@ -77,7 +77,7 @@ def create_app(
                 with anyio.CancelScope(shield=True):
                     await supervisor.close()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/token", get_token, methods=["GET"]),
         Route("/token", post_token, methods=["POST"]),
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),

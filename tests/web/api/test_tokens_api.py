@@ -17,14 +17,28 @@ def create(api: TestClient, auth: dict[str, str], path: str, **body: object) -> 
 
 def test_admin_creates_a_token_shown_once_and_usable(api: TestClient) -> None:
     body = create(
-        api, ADMIN, "/api/v1/users/alice/tokens", name="ci", rules=[{"name": "**", "actions": ["pull"]}]
+        api,
+        ADMIN,
+        "/api/v1/users/alice/tokens",
+        name="ci",
+        rules=[{"name": "**", "actions": ["pull"]}],
     )
     secret = body["secret"]
     assert isinstance(secret, str) and secret.startswith("regauth_pat_")
     token = body["token"]
     assert isinstance(token, dict)
     assert token["user"] == "alice" and token["kind"] == "pat" and token["name"] == "ci"
-    assert token["rules"] == [{"name": "**", "actions": ["pull"]}]
+    assert token["rules"] == [
+        {
+            "name": "**",
+            "actions": ["pull"],
+            "type": "repository",
+            "service": [],
+            "client_cidr": [],
+            "deny": False,
+            "comment": "",
+        }
+    ]
     assert token["expires_at"] == "2027-02-21T12:00:00Z"
     listed = api.get("/api/v1/users/alice/tokens", headers=ADMIN)
     assert listed.status_code == 200
@@ -65,7 +79,9 @@ def test_self_service_tokens(api: TestClient) -> None:
     ]
     assert api.get("/api/v1/me/tokens", headers=BOB).json()["items"] == []
     # bob cannot see or revoke alice's token: it does not exist for him
-    assert_problem(api.delete(f"/api/v1/me/tokens/{token['id']}", headers=BOB), 404, "admin.not_found")
+    assert_problem(
+        api.delete(f"/api/v1/me/tokens/{token['id']}", headers=BOB), 404, "admin.not_found"
+    )
     assert_problem(api.get("/api/v1/users/alice/tokens", headers=BOB), 403, "auth.scope_denied")
     r = api.delete(f"/api/v1/me/tokens/{token['id']}", headers=ALICE)
     assert r.status_code == 200 and r.json()["revoked_at"] is not None

@@ -21,7 +21,7 @@ from regauth.web.api.table import Operation
 
 REF = "#/components/schemas/{model}"
 VERSION = "1.0.0"
-SECURITY = [{"basic": []}, {"bearer": []}, {"apiKey": []}]
+SECURITY: list[dict[str, list[str]]] = [{"basic": []}, {"bearer": []}, {"apiKey": []}]
 SECURITY_SCHEMES = {
     "basic": {"type": "http", "scheme": "basic", "description": "A local account or a PAT"},
     "bearer": {

@@ -82,7 +82,10 @@ def _create(call: Call, user: str) -> uc.CreateToken:
         user=user,
         name=body.name,
         expires_in=timedelta(days=days) if days is not None else None,
-        rules=tuple(rule.model_dump(exclude_defaults=True) for rule in body.rules),
+        rules=tuple(
+            {**rule.model_dump(exclude_defaults=True), "actions": rule.actions}
+            for rule in body.rules
+        ),
     )
 
 
