@@ -88,3 +88,14 @@ def test_creating_without_csrf_token_is_refused(ui: TestClient) -> None:
     r = post(ui, "/ui/tokens", {"name": "x", "expires_days": "7"})
     assert r.status_code == 403
     assert SECRET.search(r.text) is None
+
+
+def test_what_can_i_do_lists_my_rules_in_order(ui: TestClient) -> None:
+    sign_in(ui, "bob", "bob-pw")
+    r = ui.get("/ui/access")
+    assert r.status_code == 200
+    text = r.text
+    assert "bob/**" in text  # ${account}/** filled in
+    assert "team/**" in text  # the dev group's rule
+    assert "public/**" not in text  # only for anonymous callers
+    assert text.index("bob/**") < text.index("team/**")  # config order

@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from regauth.config import Settings
 from regauth.errors import PageNotFound
-from regauth.web.ui import oidc, signin, tokens
+from regauth.web.ui import access, oidc, signin, tokens
 from regauth.web.ui.endpoint import public_endpoint, refuse_cross_site, ui_endpoint
 from regauth.web.ui.guard import UiGuard
 from regauth.web.ui.home import home
@@ -30,6 +30,7 @@ def routes() -> list[BaseRoute]:
         Route("/signin", public_endpoint(signin.signin_form), methods=["GET"]),
         Route("/signin", public_endpoint(signin.signin), methods=["POST"]),
         Route("/signout", ui_endpoint(signin.signout), methods=["POST"]),
+        Route("/access", ui_endpoint(access.access), methods=["GET"]),
         Route("/tokens", ui_endpoint(tokens.new_token), methods=["POST"]),
         Route("/tokens/{token_id}/revoke", ui_endpoint(tokens.revoke), methods=["POST"]),
         Route("/oidc/start", public_endpoint(oidc.start), methods=["GET"]),
