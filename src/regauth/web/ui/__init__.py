@@ -16,8 +16,18 @@ from starlette.staticfiles import StaticFiles
 
 from regauth.config import Settings
 from regauth.errors import PageNotFound
-from regauth.web.ui import access, oidc, signin, tokens
-from regauth.web.ui.endpoint import public_endpoint, refuse_cross_site, ui_endpoint
+from regauth.web.ui import (
+    access,
+    admin_check,
+    admin_groups,
+    admin_keys,
+    admin_rules,
+    admin_users,
+    oidc,
+    signin,
+    tokens,
+)
+from regauth.web.ui.endpoint import Page, public_endpoint, refuse_cross_site, ui_endpoint
 from regauth.web.ui.guard import UiGuard
 from regauth.web.ui.home import home
 from regauth.web.ui.render import STATIC
@@ -33,10 +43,39 @@ def routes() -> list[BaseRoute]:
         Route("/access", ui_endpoint(access.access), methods=["GET"]),
         Route("/tokens", ui_endpoint(tokens.new_token), methods=["POST"]),
         Route("/tokens/{token_id}/revoke", ui_endpoint(tokens.revoke), methods=["POST"]),
+        *admin_routes(),
         Route("/oidc/start", public_endpoint(oidc.start), methods=["GET"]),
         Route("/oidc/callback", public_endpoint(oidc.callback), methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Route("/{rest:path}", ui_endpoint(not_found)),
+    ]
+
+
+def admin_routes() -> list[BaseRoute]:
+    def get(path: str, handler: Page) -> Route:
+        return Route(f"/admin{path}", ui_endpoint(handler), methods=["GET"])
+
+    def post(path: str, handler: Page) -> Route:
+        return Route(f"/admin{path}", ui_endpoint(handler), methods=["POST"])
+
+    return [
+        get("/users", admin_users.users_page),
+        post("/users", admin_users.add),
+        post("/users/{name}/remove", admin_users.remove),
+        post("/users/{name}/unlock", admin_users.unlock),
+        get("/groups", admin_groups.groups),
+        post("/groups", admin_groups.add),
+        post("/groups/{name}/remove", admin_groups.remove),
+        post("/groups/{name}/members", admin_groups.member),
+        get("/rules", admin_rules.rules),
+        post("/rules", admin_rules.add),
+        post("/rules/{rule_id:int}/move", admin_rules.move),
+        post("/rules/{rule_id:int}/remove", admin_rules.remove),
+        get("/check", admin_check.check),
+        get("/keys", admin_keys.keys),
+        post("/keys/rotate", admin_keys.rotate),
+        get("/keys/registry-bundle.pem", admin_keys.bundle),
+        get("/keys/jwks.json", admin_keys.jwks),
     ]
 
 

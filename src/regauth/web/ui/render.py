@@ -26,6 +26,7 @@ NOTICES = {
     "password": "Your password was changed; other browsers were signed out.",
     "saved": "Saved.",
     "removed": "Removed.",
+    "rotated": "A new signing key is current.",
 }
 
 _ENV = Environment(
