@@ -25,6 +25,7 @@ def event_document(event: AuditEvent) -> dict[str, object]:
         "service": event.service,
         "client_ip": event.client_ip,
         "subject": event.subject,
+        "username": event.username,
         "source": event.source,
         "requested": [str(s) for s in event.requested],
         "granted": [
@@ -117,10 +118,13 @@ def _row(event: AuditEvent) -> dict[str, object]:
     return {
         "at": event.at,
         "outcome": event.outcome,
-        "subject": event.subject,
+        # A failed login has no subject: the attempted name stands in, so that
+        # `audit list --user bob` finds the attempts on bob.
+        "subject": event.subject or event.username,
         "source": event.source,
         "service": event.service,
         "client_ip": event.client_ip,
         "error_code": event.error_code,
+        "nothing_granted": event.nothing_granted,
         "document": orjson.dumps(event_document(event)).decode(),
     }

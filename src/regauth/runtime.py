@@ -40,6 +40,7 @@ from regauth.domain.policy import Stage
 from regauth.errors import ConfigError
 from regauth.keys import Keyring, KeyStore, TokenSigner
 from regauth.ports import AsyncStage, Authenticator, CallerFacts, Clock, Outcome, Random
+from regauth.retention import AuditRetention
 from regauth.service import Decider, TokenPolicy, TokenService
 from regauth.store import AuditStore, Database, GroupStore, RuleStore, TokenStore, UserStore
 from regauth.store.cache import CachedRules, CachedTokens, CachedUsers
@@ -289,6 +290,7 @@ class Runtime:
 
     oidc: OidcAuthenticator | None = None  # optional backends are imported only when configured
     api_keys: ApiKeyHolder | None = None
+    retention: AuditRetention | None = None
     ui: UiServices | None = None
 
     @classmethod
@@ -367,7 +369,13 @@ class Runtime:
             closers,
             oidc,
             api_keys,
-            ui,
+            AuditRetention(
+                AuditStore(db),
+                clock,
+                days=settings.audit.retention_days,
+                interval=settings.audit.prune_interval,
+            ),
+            ui=ui,
         )
 
     async def close(self) -> None:

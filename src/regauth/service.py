@@ -35,6 +35,7 @@ from regauth.keys import TokenSigner
 from regauth.ports import AsyncStage, CallerFacts, Clock, Random
 
 REFRESHABLE_SOURCES = frozenset({"local", "refresh_token", "ldap"})
+MAX_AUDITED_NAME = 128
 GroupRules = tuple[tuple[str, tuple[Rule, ...]], ...]
 
 
@@ -77,6 +78,16 @@ class AuditEvent:
     requested: tuple[ResourceActions, ...]
     grants: tuple[Grant, ...] = ()
     error_code: str = ""
+    # The name the caller presented (Basic/refresh username), also when the
+    # login failed, was throttled or expired: who is trying to log in as bob.
+    username: str | None = None
+
+    @property
+    def nothing_granted(self) -> bool:
+        """Refused, or scopes were asked for and not one action was granted."""
+        return self.outcome == "denied" or (
+            bool(self.requested) and not any(g.actions for g in self.grants)
+        )
 
 
 class AuditSink(Protocol):
@@ -213,9 +224,9 @@ class TokenService:
             _check_denied(policy, request, grants)
             issued = await self._mint(policy, principal, grants, credential, request)
         except ProblemError as error:
-            self._audit.record(self._event(request, principal, grants, error.code))
+            self._audit.record(self._event(request, principal, grants, error.code, credential))
             raise
-        self._audit.record(self._event(request, principal, grants, ""))
+        self._audit.record(self._event(request, principal, grants, "", credential))
         return issued
 
     async def identify(self, credential: Credential | None, facts: CallerFacts) -> Principal:
@@ -274,6 +285,7 @@ class TokenService:
         principal: Principal | None,
         grants: tuple[Grant, ...],
         code: str,
+        credential: Credential | None = None,
     ) -> AuditEvent:
         return AuditEvent(
             at=self._clock.now(),
@@ -285,6 +297,7 @@ class TokenService:
             requested=request.scopes,
             grants=grants,
             error_code=code,
+            username=_attempted(credential),
         )
 
 
@@ -292,6 +305,14 @@ def _username(credential: Credential) -> str | None:
     if isinstance(credential, BasicCredential | RefreshCredential):
         return credential.username or None
     return None
+
+
+def _attempted(credential: Credential | None) -> str | None:
+    """The presented username, bounded and printable (never the secret)."""
+    name = _username(credential) if credential is not None else None
+    if not name:
+        return None
+    return "".join(c if c.isprintable() else "?" for c in name[:MAX_AUDITED_NAME])
 
 
 def _check_service(services: frozenset[str], service: str) -> None:

@@ -175,6 +175,13 @@ class LogSettings(_Model):
     audit: bool = False
 
 
+class AuditSettings(_Model):
+    """``[audit]``: how long token decisions are kept (0 = for ever)."""
+
+    retention_days: int = Field(default=0, ge=0, le=36500)
+    prune_interval: float = Field(default=3600, gt=0, le=86400)  # seconds between prunes
+
+
 class Settings(_Model):
     """The whole configuration. ``base_dir`` is the config file's folder (relative paths)."""
 
@@ -185,6 +192,7 @@ class Settings(_Model):
     database: DatabaseSettings = DatabaseSettings()
     passwords: PasswordSettings = PasswordSettings()
     log: LogSettings = LogSettings()
+    audit: AuditSettings = AuditSettings()
     plans: dict[str, PlanSettings | tuple[PlanSettings, ...]] = Field(default_factory=dict)
     default_plan: str = ""
     plan_claim: str = ""

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from regauth.store.models import Base
@@ -46,6 +57,8 @@ class AuditRow(Base):
     service: Mapped[str] = mapped_column(String(255), default="", server_default=text("''"))
     client_ip: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str] = mapped_column(String(64), default="", server_default=text("''"))
+    # Migration 0005: refused, or scopes asked for and no action granted (`audit list --denied`).
+    nothing_granted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     document: Mapped[str] = mapped_column(Text)
 
 

@@ -169,6 +169,8 @@ class Supervisor:
                 tasks.start_soon(runtime.keys.watch)
                 tasks.start_soon(runtime.keys.rotate_on_schedule)
                 tasks.start_soon(runtime.audit.run)
+                if runtime.retention is not None:
+                    tasks.start_soon(runtime.retention.run)
 
     async def _retire(self, runtime: Runtime) -> None:
         await anyio.sleep(GRACE_SECONDS)  # let requests that hold it finish

@@ -1,4 +1,4 @@
-"""The record of administrative changes (who changed what, before and after).
+"""The record of administrative changes; audit events say when nothing was granted.
 
 Revision ID: 0005
 Revises: 0004
@@ -33,9 +33,16 @@ def upgrade() -> None:
     )
     op.create_index("ix_changes_at", "changes", ["at"])
     op.create_index("ix_changes_subject", "changes", ["subject", "at"])
+    with op.batch_alter_table("audit_events") as batch:
+        batch.add_column(
+            sa.Column("nothing_granted", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+    op.execute("UPDATE audit_events SET nothing_granted = (outcome = 'denied')")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("audit_events") as batch:
+        batch.drop_column("nothing_granted")
     op.drop_index("ix_changes_subject", table_name="changes")
     op.drop_index("ix_changes_at", table_name="changes")
     op.drop_table("changes")
