@@ -11,6 +11,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from regauth.admin import validation
+
 
 class In(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
@@ -28,7 +30,19 @@ class Params(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-NameParam = Annotated[str, Field(min_length=1, max_length=64, description="a user or group name")]
+# The schema shows the one name grammar of regauth.admin.validation (the use cases check it too).
+NAME_PATTERN = f"^{validation._NAME.pattern}$"
+Name = Annotated[
+    str, Field(max_length=64, pattern=NAME_PATTERN, description=validation.NAME_GRAMMAR)
+]
+NameParam = Annotated[
+    str,
+    Field(
+        max_length=64,
+        pattern=NAME_PATTERN,
+        description=f"a user, robot or group name: {validation.NAME_GRAMMAR}",
+    ),
+]
 TokenIdParam = Annotated[str, Field(min_length=1, max_length=64, description="a token id")]
 
 

@@ -4,12 +4,11 @@ The schemas are those of the pydantic models that validate the requests and
 render the answers (``models_json_schema`` with
 ``ref_template="#/components/schemas/{model}"``), so the document cannot drift
 from the code; ``docs/openapi.json`` is a committed copy and a test fails when
-they differ (regenerate with ``python -m regauth.web.api.openapi > docs/openapi.json``).
+they differ (regenerate with ``python -m regauth.web.api > docs/openapi.json``).
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Literal
 
 import orjson
@@ -35,6 +34,9 @@ ERROR_STATUSES = {
     "400": "Malformed request",
     "401": "Missing or invalid credentials",
     "403": "The caller lacks the permission",
+    "404": "Not found",
+    "409": "Conflicts with the current state",
+    "412": "The rule list changed since it was read (If-Match)",
     "422": "Invalid input; `errors` names each field",
     "429": "Too many failed logins from this account or address",
     "503": "An identity backend is unavailable",
@@ -84,7 +86,11 @@ def document(operations: tuple[Operation, ...]) -> dict[str, Any]:
             "of a regauth token server. Errors are RFC 9457 problem documents.",
         },
         "paths": paths,
-        "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
+        "components": {
+            "schemas": schemas,
+            "responses": _problem_responses(ref),
+            "securitySchemes": SECURITY_SCHEMES,
+        },
         "security": SECURITY,
     }
 
@@ -174,30 +180,26 @@ def _responses(op: Operation, ref: Any) -> dict[str, Any]:
             for name, link in op.links.items()
         }
     responses: dict[str, Any] = {str(op.status if op.out or op.raw else 204): success}
-    problem = {"application/problem+json": {"schema": ref(Problem, "serialization")}}
-    statuses = dict(ERROR_STATUSES)
-    if op.public:
-        statuses = {}
-    if op.params is not None or op.self_service:
-        statuses["404"] = "Not found"
+    statuses = set() if op.public else set(ERROR_STATUSES) - {"404", "409", "412"}
+    if op.params is not None or op.query is not None or op.self_service:
+        statuses.add("404")
     if op.method in ("POST", "PUT", "PATCH", "DELETE"):
-        statuses["409"] = "Conflicts with the current state"
+        statuses.add("409")
     if op.etag and op.method != "GET":
-        statuses["412"] = "The rule list changed since it was read (If-Match)"
-    for status, description in sorted(statuses.items()):
-        responses[status] = {"description": description, "content": problem}
+        statuses.add("412")
+    for status in sorted(statuses):
+        responses[status] = {"$ref": f"#/components/responses/{status}"}
     return responses
 
 
-def main() -> None:
-    from regauth.web.api import OPERATIONS
-
-    sys.stdout.write(dumps(document(OPERATIONS)).decode())
+def _problem_responses(ref: Any) -> dict[str, Any]:
+    problem = {"application/problem+json": {"schema": ref(Problem, "serialization")}}
+    return {
+        status: {"description": description, "content": problem}
+        for status, description in ERROR_STATUSES.items()
+    }
 
 
 def dumps(doc: dict[str, Any]) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
-
-if __name__ == "__main__":
-    main()
