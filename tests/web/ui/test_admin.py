@@ -139,3 +139,26 @@ def test_admin_posts_refuse_other_users(ui: TestClient) -> None:
     csrf = page_csrf(ui)
     r = post(ui, "/ui/admin/groups", {"csrf": csrf, "name": "mine"})
     assert r.status_code == 403
+
+
+def test_audit_filters_and_shows_the_trace(instance: Instance) -> None:
+    instance.add_user("root", "root-pw", ("admins",))
+    with instance.client() as c:  # the audit batch is written when the app stops
+        scope = {"service": SERVICE, "scope": "repository:bob/app:pull,push"}
+        assert c.get("/token", params=scope, auth=("bob", "bob-pw")).status_code == 200
+        other = {"service": SERVICE, "scope": "repository:team/x:pull"}
+        assert c.get("/token", params=other, auth=("bob", "wrong")).status_code == 401
+    with instance.client() as c:
+        sign_in(c, "root", "root-pw")
+        every = c.get("/ui/admin/audit", params={"user": "bob"}).text
+        assert every.count("<details>") == 2
+        assert "auth.invalid_credential" in every and "wrong" not in every
+        assert "<strong>account</strong>" in every  # the stage of the trace
+        denied = c.get("/ui/admin/audit", params={"user": "bob", "outcome": "denied"}).text
+        assert denied.count("<details>") == 1
+        repo = c.get("/ui/admin/audit", params={"repository": "bob/app"}).text
+        assert repo.count("<details>") == 1 and "repository:bob/app:pull,push" in repo
+        later = c.get("/ui/admin/audit", params={"since": "2030-01-01T00:00"}).text
+        assert "<details>" not in later
+        bad = c.get("/ui/admin/audit", params={"since": "yesterday"})
+        assert bad.status_code == 422

@@ -202,4 +202,3 @@ def _problem_responses(ref: Any) -> dict[str, Any]:
 
 def dumps(doc: dict[str, Any]) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
-

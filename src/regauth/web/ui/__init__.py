@@ -18,6 +18,7 @@ from regauth.config import Settings
 from regauth.errors import PageNotFound
 from regauth.web.ui import (
     access,
+    admin_audit,
     admin_check,
     admin_groups,
     admin_keys,
@@ -76,6 +77,7 @@ def admin_routes() -> list[BaseRoute]:
         post("/keys/rotate", admin_keys.rotate),
         get("/keys/registry-bundle.pem", admin_keys.bundle),
         get("/keys/jwks.json", admin_keys.jwks),
+        get("/audit", admin_audit.audit),
     ]
 
 
