@@ -99,3 +99,12 @@ def test_what_can_i_do_lists_my_rules_in_order(ui: TestClient) -> None:
     assert "team/**" in text  # the dev group's rule
     assert "public/**" not in text  # only for anonymous callers
     assert text.index("bob/**") < text.index("team/**")  # config order
+
+
+def test_registry_setup_page_shows_the_blocks(ui: TestClient) -> None:
+    sign_in(ui, "alice", "alice-pw")
+    r = ui.get("/ui/setup")
+    assert r.status_code == 200
+    assert "realm: http://testserver/token" in r.text
+    assert f"service: {SERVICE}" in r.text and "issuer: test-issuer" in r.text
+    assert "url: http://testserver/events/registry" in r.text

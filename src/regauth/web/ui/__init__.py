@@ -25,6 +25,7 @@ from regauth.web.ui import (
     admin_rules,
     admin_users,
     oidc,
+    setup,
     signin,
     tokens,
 )
@@ -42,6 +43,8 @@ def routes() -> list[BaseRoute]:
         Route("/signin", public_endpoint(signin.signin), methods=["POST"]),
         Route("/signout", ui_endpoint(signin.signout), methods=["POST"]),
         Route("/access", ui_endpoint(access.access), methods=["GET"]),
+        Route("/setup", ui_endpoint(setup.setup), methods=["GET"]),
+        Route("/admin", ui_endpoint(_to_admin), methods=["GET"]),
         Route("/tokens", ui_endpoint(tokens.new_token), methods=["POST"]),
         Route("/tokens/{token_id}/revoke", ui_endpoint(tokens.revoke), methods=["POST"]),
         *admin_routes(),
@@ -97,6 +100,10 @@ def ui_routes(settings: Settings) -> list[BaseRoute]:
     if not settings.ui.enabled:
         return []
     return [Route("/", _to_ui, methods=["GET"]), ui_mount()]
+
+
+async def _to_admin(request: Request, visit: Visit) -> Response:
+    return RedirectResponse("/ui/admin/users", 303)
 
 
 async def _to_ui(request: Request) -> Response:
