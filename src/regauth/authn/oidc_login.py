@@ -87,6 +87,10 @@ class OidcSignIn:
     def label(self) -> str:
         return self._settings.label
 
+    @property
+    def issuer(self) -> str:
+        return self._settings.issuer
+
     @classmethod
     async def start(
         cls,

@@ -65,6 +65,8 @@ async def callback(request: Request, session: BrowserSession | None) -> Response
         return _failed(request, "This sign-in was not started in this browser; start again.")
     if not hmac.compare_digest(state.encode(), expected.encode()):
         return _failed(request, "This sign-in was not started in this browser; start again.")
+    if params.get("iss") not in (None, oidc.issuer):  # RFC 9207: the answer of another IdP
+        return _failed(request, "The answer came from another identity provider.")
     try:
         principal, target = await oidc.finish(
             state=state, code=code, redirect_uri=redirect_uri(request)
