@@ -14,9 +14,10 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -36,7 +37,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 COMMITTED = frozenset(
     {
         "signin",
+        "signin-oidc",
         "my-access",
+        "what-can-i-do",
         "token-created",
         "admin-users",
         "admin-rules",
@@ -65,10 +68,27 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+
+
+def only_loopback(route: Route) -> None:
+    """Nothing leaves the machine (the test IdP's login page names a web font, for one)."""
+    if urlsplit(route.request.url).hostname in LOOPBACK:
+        route.continue_()
+    else:
+        route.abort()
+
+
+def new_context(browser: Browser) -> BrowserContext:
     ctx = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
     ctx.set_default_timeout(15_000)
+    ctx.route("**/*", only_loopback)
+    return ctx
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = new_context(browser)
     try:
         yield ctx
     finally:

@@ -4,24 +4,28 @@
 - a user creates a personal access token, skopeo pushes with it to a real registry,
   the user revokes it in the UI and the next push fails;
 - a form without its CSRF token, and a cross-site form post, are refused;
+- an admin adds a user and a rule, sees the lint warning of a shadowed rule next to it,
+  and Check access names the deciding rule;
+- "Sign in with Test IdP" against the suite's oidc-provider;
 - every page is photographed at desktop and phone width (``shoot``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
+from tests.authn.idp_fixture import Idp
+from tests.authn.idp_fixture import idp as idp
 from tests.e2e.browser import browser as browser
 from tests.e2e.browser import context as context
+from tests.e2e.browser import new_context, shoot
 from tests.e2e.browser import page as page
 from tests.e2e.browser import playwright as playwright
 from tests.e2e.browser import screenshot_dir as screenshot_dir
-from tests.e2e.browser import shoot
 from tests.e2e.conftest import (
     ADMIN_PASSWORD,
     ImageFactory,
@@ -45,13 +49,21 @@ actions = ["pull", "push"]
 CACHE_SECONDS = 1.0
 
 
+def ui_config(issuer: Idp) -> str:
+    return (
+        '[ui]\nregistry = "registry.example"\n'
+        f'[ui.oidc]\nissuer = "{issuer.issuer}"\nlabel = "Test IdP"\nclient_id = "regauth-ui"\n'
+        'client_secret = "regauth-ui-secret"\ngroups_claim = "groups"\n\n'
+    )
+
+
 @pytest.fixture(scope="module")
-def stack(module_launcher: Launcher) -> Iterator[tuple[RegauthServer, Registry]]:
+def stack(module_launcher: Launcher, idp: Idp) -> tuple[RegauthServer, Registry]:
     server = module_launcher.regauth(
-        rules_toml="[ui]\nregistry = \"registry.example\"\n\n" + RULES,
+        rules_toml=ui_config(idp) + RULES,
         users=[("alice", "alice-pw", ()), ("bob", "bob-pw", ())],
     )
-    yield server, module_launcher.registry(server)
+    return server, module_launcher.registry(server)
 
 
 def sign_in(page: Page, server: RegauthServer, user: str, password: str) -> None:
@@ -75,7 +87,8 @@ def test_signed_out_browser_is_redirected_and_returns(
     expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
     page.get_by_label("Password").fill("alice-pw")
     page.get_by_role("button", name="Sign in", exact=True).click()
-    page.wait_for_url(f"{server.base_url}/ui/access")
+    expect(page.get_by_role("heading", level=1)).to_have_text("What can I do?")
+    assert page.url == f"{server.base_url}/ui/access"
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("status")).to_have_text("You are signed out.")
     page.goto(f"{server.base_url}/ui/")
@@ -93,7 +106,7 @@ def test_token_created_in_the_ui_pushes_until_revoked(
     shoot(page, screenshot_dir, "my-access")
     page.get_by_label("Name").fill("ci")
     page.get_by_label("Expires after").select_option("30")
-    page.get_by_label("Repositories 1").fill("alice/**")
+    page.get_by_label("Repositories 1", exact=True).fill("alice/**")
     actions = page.get_by_role("group", name="Actions for repositories 1")
     actions.get_by_label("pull").check()
     actions.get_by_label("push").check()
@@ -158,14 +171,98 @@ def test_cross_site_form_post_is_refused(
     expect(page.get_by_role("heading", level=1)).to_have_text("My access")
 
 
-def test_admin_sign_in_uses_the_generated_admin(
-    browser: Browser, stack: tuple[RegauthServer, Registry]
+def test_admin_adds_a_user_and_rules_sees_the_lint_and_checks_access(
+    browser: Browser, stack: tuple[RegauthServer, Registry], screenshot_dir: Path
 ) -> None:
     server, _ = stack
-    ctx = browser.new_context()
+    ctx = new_context(browser)
     try:
         page = ctx.new_page()
         sign_in(page, server, "admin", ADMIN_PASSWORD)
-        expect(page.get_by_role("navigation", name="Main")).to_contain_text("Admin")
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Users")
+        page.get_by_label("Name", exact=True).fill("dave")
+        page.get_by_label("Password", exact=True).fill("dave-password")
+        page.get_by_label("Groups").fill("dev")
+        page.get_by_role("button", name="Add user").click()
+        expect(page.get_by_role("heading", name="dave")).to_be_visible()
+        expect(page.get_by_role("status")).to_have_text("Saved.")
+        shoot(page, screenshot_dir, "admin-users")
+
+        page.get_by_role("navigation", name="Administration").get_by_role(
+            "link", name="Rules"
+        ).click()
+        add_rule(page, "dev", "team/**", "pull", "push")
+        add_rule(page, "dev", "team/secret/**", deny=True, comment="no secrets")
+        row = page.get_by_role("row").filter(has_text="team/secret/**")
+        expect(row.get_by_role("note").filter(has_text="deny never applies")).to_be_visible()
+        first = page.get_by_role("row").filter(has_text="team/**").filter(has_not_text="secret")
+        expect(first.get_by_role("note")).to_have_count(0)
+        shoot(page, screenshot_dir, "admin-rules")
+
+        page.get_by_role("link", name="Check access").click()
+        page.get_by_label("Caller").fill("dave")
+        page.get_by_label("Scopes").fill("repository:team/app:pull,push")
+        page.get_by_role("button", name="Check").click()
+        result = page.get_by_role("region", name="Decision for dave")
+        expect(result).to_contain_text("Granted: pull, push")
+        expect(result.locator("ol.stages li").first).to_contain_text("group:dev#")
+        shoot(page, screenshot_dir, "check-access")
+
+        admin_nav = page.get_by_role("navigation", name="Administration")
+        for link, name in (("Groups", "admin-groups"), ("Keys", "admin-keys")):
+            admin_nav.get_by_role("link", name=link).click()
+            shoot(page, screenshot_dir, name)
+        assert server.token_response("dave", "dave-password", "repository:team/app:pull").is_success
+        server.token_response("dave", "not-the-password", "repository:team/app:pull")
+        admin_nav.get_by_role("link", name="Audit").click()
+        page.get_by_label("User", exact=True).fill("dave")
+        for _ in range(50):  # audit events are written in batches, off the request path
+            page.get_by_role("button", name="Filter").click()
+            page.wait_for_load_state()
+            if page.locator("details").count() >= 2:
+                break
+            time.sleep(0.2)
+        issued = page.locator("details").filter(has_text="issued").first
+        issued.locator("summary").click()
+        expect(issued.locator("ol.stages")).to_contain_text("account")
+        shoot(page, screenshot_dir, "admin-audit")
+        page.get_by_role("link", name="Registry setup").click()
+        expect(page.locator("#token-block-1")).to_contain_text(f"realm: {server.base_url}/token")
+        shoot(page, screenshot_dir, "setup")
     finally:
         ctx.close()
+
+
+def add_rule(
+    page: Page, group: str, name: str, *actions: str, deny: bool = False, comment: str = ""
+) -> None:
+    form = page.locator("form[action='/ui/admin/rules']")
+    form.get_by_label("List").select_option("group")
+    form.get_by_label("User or group").fill(group)
+    form.get_by_label("Repositories", exact=True).fill(name)
+    for action in actions:
+        form.get_by_label(action, exact=True).check()
+    if deny:
+        form.get_by_label("explicit deny (no actions)").check()
+    form.get_by_label("Comment").fill(comment)
+    form.get_by_role("button", name="Add rule").click()
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+
+
+def test_sign_in_with_the_test_idp(
+    page: Page, stack: tuple[RegauthServer, Registry], screenshot_dir: Path
+) -> None:
+    server, _ = stack
+    page.goto(f"{server.base_url}/ui/signin")
+    shoot(page, screenshot_dir, "signin-oidc")
+    page.get_by_role("link", name="Sign in with Test IdP").click()
+    page.locator("input[name=login]").fill("carol")
+    page.locator("input[name=password]").fill("anything")
+    page.get_by_role("button", name="Sign-in").click()
+    page.get_by_role("button", name="Continue").click()  # the IdP's consent page
+    expect(page.get_by_role("heading", level=1)).to_have_text("My access")
+    expect(page.get_by_role("main")).to_contain_text("Signed in as carol")
+    page.get_by_role("link", name="What can I do?").first.click()
+    expect(page.get_by_role("main")).to_contain_text("carol/**")
+    shoot(page, screenshot_dir, "what-can-i-do")

@@ -49,10 +49,11 @@ def facts(request: Request) -> CallerFacts:
 async def signin_form(request: Request, session: BrowserSession | None) -> Response:
     if session is not None:
         return see_other(safe_next(request.query_params.get("next")))
-    return _form(request, status=200, error="", username="")
+    target = safe_next(request.query_params.get("next"))
+    return _form(request, status=200, error="", username="", target=target)
 
 
-def _form(request: Request, *, status: int, error: str, username: str) -> Response:
+def _form(request: Request, *, status: int, error: str, username: str, target: str) -> Response:
     token = request.cookies.get(SIGNIN_COOKIE) or ""
     if len(token) < 20:
         token = sessions.services(request).random.token_urlsafe(24)
@@ -65,7 +66,7 @@ def _form(request: Request, *, status: int, error: str, username: str) -> Respon
         form_token=token,
         error=error,
         username=username,
-        next=safe_next(request.query_params.get("next")),
+        next=target,
         oidc_label=oidc.label if oidc is not None else "",
     )
     response.set_cookie(
@@ -91,16 +92,18 @@ async def signin(request: Request, session: BrowserSession | None) -> Response:
     if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
         raise CsrfRejected("this form has expired; reload the sign-in page")
     username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
+    target = safe_next(str(form.get("next", "")))
     if not username or not password:
-        return _form(request, status=400, error="Enter your username and password.", username="")
+        message = "Enter your username and password."
+        return _form(request, status=400, error=message, username=username, target=target)
     try:
         principal = await sessions.services(request).password.sign_in(
             username, password, facts(request)
         )
     except AuthenticationError:
         log.info("ui: sign-in refused for a username from %s", facts(request).client_ip)
-        return _form(request, status=401, error="Wrong username or password.", username=username)
-    target = safe_next(str(form.get("next", "")))
+        message = "Wrong username or password."
+        return _form(request, status=401, error=message, username=username, target=target)
     return await start_session(request, principal, target)
 
 
