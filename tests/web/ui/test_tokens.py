@@ -108,3 +108,33 @@ def test_registry_setup_page_shows_the_blocks(ui: TestClient) -> None:
     assert "realm: http://testserver/token" in r.text
     assert f"service: {SERVICE}" in r.text and "issuer: test-issuer" in r.text
     assert "url: http://testserver/events/registry" in r.text
+
+
+def test_change_password_signs_out_other_browsers(ui: TestClient, instance: Instance) -> None:
+    other = TestClient(ui.app, base_url="http://testserver")
+    sign_in(other, "alice", "alice-pw")
+    sign_in(ui, "alice", "alice-pw")
+    csrf = page_csrf(ui, "/ui/password")
+    wrong = post(
+        ui,
+        "/ui/password",
+        {"csrf": csrf, "current": "nope", "new": "n3w-password", "again": "n3w-password"},
+    )
+    assert wrong.status_code == 401
+    short = post(
+        ui, "/ui/password", {"csrf": csrf, "current": "alice-pw", "new": "short", "again": "short"}
+    )
+    assert short.status_code == 422
+    r = post(
+        ui,
+        "/ui/password",
+        {"csrf": csrf, "current": "alice-pw", "new": "n3w-password", "again": "n3w-password"},
+    )
+    assert (r.status_code, r.headers["location"]) == (303, "/ui/?notice=password")
+    assert ui.get("/ui/").status_code == 200  # this browser stays signed in
+    assert other.get("/ui/", follow_redirects=False).status_code == 303  # the other one is out
+    scope = {"service": SERVICE, "scope": "repository:alice/x:pull"}
+    assert ui.get("/token", params=scope, auth=("alice", "n3w-password")).status_code == 200
+    assert ui.get("/token", params=scope, auth=("alice", "alice-pw")).status_code == 401
+    [change] = [c for c in changes(instance) if c.kind == "user:password"]
+    assert change.actor_name == "alice" and "n3w-password" not in (change.after or "")
