@@ -8,7 +8,7 @@ APT_PACKAGES := docker-registry skopeo containerd slapd ldap-utils chromium
 # node and npm run the test identity provider (oidc-provider); installed only when missing
 NODE_PACKAGES := $(shell command -v npm >/dev/null || echo nodejs npm)
 
-.PHONY: run test lint typecheck unit bench system-deps clean
+.PHONY: run test lint typecheck unit bench screenshots system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ unit: $(STAMP)
 
 test: $(STAMP) system-deps lint typecheck
 	$(BIN)/pytest
+
+# Refresh docs/screenshots/ from the browser tests (Playwright driving /usr/bin/chromium).
+screenshots: $(STAMP) system-deps
+	REGAUTH_UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m browser -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

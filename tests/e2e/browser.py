@@ -36,7 +36,6 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 # The pictures the README shows (refreshed by `make screenshots`).
 COMMITTED = frozenset(
     {
-        "signin",
         "signin-oidc",
         "my-access",
         "what-can-i-do",
