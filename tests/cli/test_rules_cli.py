@@ -116,3 +116,47 @@ def test_a_command_on_a_missing_database_fails_instead_of_creating_one(
     assert result.exit_code == 2
     assert "does not exist: run `regauth init`" in result.output
     assert not (home / "regauth.db").exists()
+
+
+def test_token_rules_without_actions_need_an_explicit_deny(home: Path) -> None:  # noqa: F811
+    c = cfg(home)
+    run([*c, "users", "add", "alice", "--password-stdin"], stdin="pw\n")
+    bare = run([*c, "tokens", "create", "--user", "alice", "--rule", "name=x/**"])
+    assert bare.exit_code == 2 and "no actions given" in bare.output
+    typo = run([*c, "tokens", "create", "--user", "alice", "--rule", "name=x/**;actions=pul"])
+    assert typo.exit_code == 2 and "did you mean pull?" in typo.output
+    deny = run(
+        [
+            *c,
+            "tokens",
+            "create",
+            "--user",
+            "alice",
+            "--rule",
+            "name=x/**;deny",
+            "--rule",
+            "name=**;actions=pull",
+        ]
+    )
+    assert deny.exit_code == 0, deny.output
+
+
+def test_htpasswd_import_skips_invalid_names(home: Path, tmp_path: Path) -> None:  # noqa: F811
+    hashed = "$2y$04$" + "a" * 53
+    file = tmp_path / "htpasswd"
+    file.write_text(f"Carol Smith:{hashed}\ndave:{hashed}\n")
+    result = run([*cfg(home), "users", "import-htpasswd", str(file)])
+    assert result.exit_code == 0, result.output
+    assert "skipped 'Carol Smith': " in result.output
+    assert "imported 1 users, skipped 0 existing" in result.output
+
+
+def test_group_placeholder_in_a_group_list_stands_for_that_group(home: Path) -> None:  # noqa: F811
+    c = cfg(home)
+    run([*c, "users", "add", "alice", "--group", "devs", "--password-stdin"], stdin="pw\n")
+    _add(c, "--group", "devs", "--name", "${group}/**", "--actions", "pull,push")
+    out = run([*c, "check", "--user", "alice", "--scope", "repository:devs/app:push"]).output
+    assert "→ granted push" in out
+    other = run([*c, "check", "--user", "alice", "--scope", "repository:ops/app:push"]).output
+    assert "→ granted nothing" in other
+    assert "0 error(s)" in run([*c, "rules", "lint"]).output

@@ -56,7 +56,6 @@ class UnitOfWork:
         self._db = db
         self.clock = clock
         self._session: AsyncSession | None = None
-        self._committed = False
 
     @property
     def db(self) -> Database:
@@ -72,7 +71,6 @@ class UnitOfWork:
     async def __aenter__(self) -> Self:
         self._session = self._db.session()
         await self._session.begin()
-        self._committed = False
         self.users = UserStore.within(self._session, self.clock)
         self.groups = GroupStore.within(self._session, self.clock)
         self.rules = RuleStore.within(self._session, self.clock)
@@ -87,8 +85,8 @@ class UnitOfWork:
     ) -> None:
         session, self._session = self.session, None
         try:
-            if not self._committed:
-                await session.rollback()
+            # Whatever was not committed goes (after a commit this is a no-op).
+            await session.rollback()
         finally:
             await session.close()
         if isinstance(exc, NotFound):
@@ -97,7 +95,11 @@ class UnitOfWork:
             raise AdminConflict(str(exc)) from None
 
     def record(self, change: Change) -> None:
-        """Add the ``changes`` row to this transaction (written only by :meth:`commit`)."""
+        """Add the ``changes`` row to this transaction (written only by :meth:`commit`).
+
+        This is also where the change's outbox rows (events for webhooks) belong,
+        so that they share the transaction: no after-commit hooks.
+        """
         self.session.add(
             ChangeRow(
                 at=self.clock.now(),
@@ -113,7 +115,6 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         await self.session.commit()
-        self._committed = True
 
 
 def _json(snapshot: Snapshot) -> str | None:

@@ -1,11 +1,15 @@
-"""``regauth groups …``: groups and their members."""
+"""``regauth groups …``: groups and their members (a thin caller of regauth.admin.groups)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
 from regauth.cli.context import CliContext, pass_cli
-from regauth.store import Database, GroupStore
+
+if TYPE_CHECKING:
+    from regauth.admin import Actor, UnitOfWork
 
 
 @click.group("groups")
@@ -17,12 +21,10 @@ def command() -> None:
 @click.argument("name")
 @pass_cli
 def add(cli: CliContext, name: str) -> None:
-    """Create a group."""
+    """Create a group (names: lowercase letters, digits and . _ - @)."""
+    from regauth.admin.groups import AddGroup, add_group
 
-    async def run(db: Database) -> None:
-        await GroupStore(db, cli.clock).add(name)
-
-    cli.run_db(run)
+    cli.run_admin(lambda uow, actor: add_group(uow, actor, AddGroup(name)))
     click.echo(f"added group {name}")
 
 
@@ -30,12 +32,10 @@ def add(cli: CliContext, name: str) -> None:
 @pass_cli
 def list_groups(cli: CliContext) -> None:
     """List groups with their members."""
+    from regauth.admin.groups import list_groups as run
 
-    async def run(db: Database) -> None:
-        for name, members in await GroupStore(db, cli.clock).list():
-            click.echo(f"{name}\t{','.join(members) or '-'}")
-
-    cli.run_db(run)
+    for group in cli.run_admin(run):
+        click.echo(f"{group.name}\t{','.join(group.members) or '-'}")
 
 
 @command.command("members")
@@ -47,16 +47,21 @@ def members(
     cli: CliContext, name: str, to_add: tuple[str, ...], to_remove: tuple[str, ...]
 ) -> None:
     """Show, add or remove members of a group."""
+    from regauth.admin.groups import Membership, add_member, list_groups, remove_member
 
-    async def run(db: Database) -> tuple[str, ...]:
-        groups = GroupStore(db, cli.clock)
+    async def run(uow: UnitOfWork, actor: Actor) -> tuple[str, ...]:
         for user in to_add:
-            await groups.add_member(name, user)
+            await add_member(uow, actor, Membership(name, user))
         for user in to_remove:
-            await groups.remove_member(name, user)
-        return dict(await groups.list()).get(name, ())
+            await remove_member(uow, actor, Membership(name, user))
+        found = [g for g in await list_groups(uow, actor) if g.name == name]
+        if not found:
+            from regauth.errors import AdminNotFound
 
-    click.echo("\n".join(cli.run_db(run)))
+            raise AdminNotFound(f"group {name!r} not found")
+        return found[0].members
+
+    click.echo("\n".join(cli.run_admin(run)))
 
 
 @command.command("remove")
@@ -64,9 +69,7 @@ def members(
 @pass_cli
 def remove(cli: CliContext, name: str) -> None:
     """Delete a group (its rules and memberships go with it)."""
+    from regauth.admin.groups import RemoveGroup, remove_group
 
-    async def run(db: Database) -> None:
-        await GroupStore(db, cli.clock).delete(name)
-
-    cli.run_db(run)
+    cli.run_admin(lambda uow, actor: remove_group(uow, actor, RemoveGroup(name)))
     click.echo(f"removed group {name}")

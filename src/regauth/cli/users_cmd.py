@@ -171,20 +171,27 @@ def list_users(cli: CliContext) -> None:
 @pass_cli
 def import_htpasswd(cli: CliContext, file: str, groups: tuple[str, ...]) -> None:
     """Import bcrypt users from an htpasswd file (upgraded to argon2id at next login)."""
-    entries = parse_htpasswd(Path(file).read_text(encoding="utf-8"))
+    from regauth.admin.users import AddUser, add_user
+    from regauth.admin.validation import name_problem
 
-    async def run(db: Database) -> tuple[int, int]:
-        users = UserStore(db, cli.clock)
+    entries = parse_htpasswd(Path(file).read_text(encoding="utf-8"))
+    invalid = [name for name, _ in entries if name_problem(name)]
+    for name in invalid:
+        click.echo(f"skipped {name!r}: {name_problem(name)}", err=True)
+
+    async def run(uow: UnitOfWork, actor: Actor) -> tuple[int, int]:
         added = skipped = 0
         for name, hashed in entries:
-            if await users.get(name) is not None:
+            if name in invalid:
+                continue
+            if await uow.users.get(name) is not None:
                 skipped += 1
                 continue
-            await users.add(name, hashed, groups=groups)
+            await add_user(uow, actor, AddUser(name, hashed, groups))
             added += 1
         return added, skipped
 
-    added, skipped = cli.run_db(run)
+    added, skipped = cli.run_admin(run)
     click.echo(f"imported {added} users, skipped {skipped} existing")
 
 
