@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := docker-registry skopeo containerd slapd ldap-utils chromium
+APT_PACKAGES := docker-registry skopeo containerd slapd ldap-utils curl jq chromium
 # node and npm run the test identity provider (oidc-provider); installed only when missing
 NODE_PACKAGES := $(shell command -v npm >/dev/null || echo nodejs npm)
 
@@ -27,6 +27,7 @@ system-deps:
 	@if ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null \
 	    || ! command -v ctr >/dev/null || ! command -v /usr/sbin/slapd >/dev/null \
 	    || ! command -v ldapadd >/dev/null || ! command -v npm >/dev/null \
+	    || ! command -v curl >/dev/null || ! command -v jq >/dev/null \
 	    || ! command -v /usr/bin/chromium >/dev/null; then \
 	  echo "installing $(APT_PACKAGES) with apt"; \
 	  $(SUDO) apt-get update -qq && \

@@ -17,7 +17,8 @@ the client and must never contain secrets or backend exception text.
     │       ├── AdminInvalid      422     admin.invalid (names the fields at fault)
     │       ├── AdminForbidden    403     admin.forbidden (the actor lacks a permission)
     │       ├── AdminNotFound     404     admin.not_found
-    │       └── AdminConflict     409     admin.conflict
+    │       ├── AdminConflict     409     admin.conflict
+    │       └── AdminStale        412     admin.stale (the list changed since it was read)
     └── ConfigError                       (our own configuration is bad; stops start-up)
 """
 
@@ -209,6 +210,14 @@ class AdminConflict(AdminError):
     status = 409
     code = "admin.conflict"
     title = "Conflict"
+
+
+class AdminStale(AdminError):
+    """The caller edited a version it read (``If-Match``) and the data has changed since."""
+
+    status = 412
+    code = "admin.stale"
+    title = "Changed since it was read"
 
 
 class ConfigError(RegauthError):

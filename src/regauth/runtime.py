@@ -378,6 +378,13 @@ class Runtime:
             ui=ui,
         )
 
+    def forget_cached(self) -> None:
+        """Drop this process's read caches: an admin change made here shows here at once
+        (other processes see it within ``database.cache_seconds``)."""
+        for store in (self.users, self.tokens, self.rules):
+            if isinstance(store, CachedUsers | CachedTokens | CachedRules):
+                store.forget()
+
     async def close(self) -> None:
         for close in self.closers:
             await close()

@@ -90,6 +90,6 @@ def test_users_remove_revokes_tokens_drops_rules_keeps_audit(home: Path) -> None
     assert _sql(home, "SELECT count(*) FROM memberships WHERE user_id = ?", uid) == [(0,)]
     assert _sql(home, "SELECT count(*) FROM audit_events WHERE subject = 'alice'") == [(1,)]
     kinds = [k for (k,) in _sql(home, "SELECT kind FROM changes ORDER BY id")]
-    assert kinds == ["user:add", "rule:add", "user:remove"]
+    assert kinds == ["user:add", "token:create", "rule:add", "user:remove"]
     again = run([*c, "users", "remove", "alice", "--yes"])
     assert again.exit_code == 2 and "not found" in again.output

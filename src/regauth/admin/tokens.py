@@ -59,6 +59,12 @@ class RevokeToken:
 
 
 @dataclass(frozen=True, slots=True)
+class RevokeUserTokens:
+    user: str
+    kind: str | None = None  # None: PATs and refresh tokens
+
+
+@dataclass(frozen=True, slots=True)
 class TokenView:
     id: str
     user: str
@@ -125,6 +131,18 @@ async def revoke_token(uow: UnitOfWork, actor: Actor, cmd: RevokeToken) -> Token
     uow.record(Change(actor, "token:revoke", subject, _snapshot(before), _snapshot(after)))
     await uow.commit()
     return after
+
+
+async def revoke_user_tokens(uow: UnitOfWork, actor: Actor, cmd: RevokeUserTokens) -> int:
+    """Revoke every live token of a user (of one kind); returns how many."""
+    _authorize(actor, cmd.user, Permission.TOKENS_WRITE)
+    require({"user": name_problem(cmd.user)})
+    count = await uow.tokens.revoke_all(cmd.user, cmd.kind)
+    if count:
+        after = {"revoked": count, "kind": cmd.kind}
+        uow.record(Change(actor, "token:revoke_all", cmd.user, None, after))
+        await uow.commit()
+    return count
 
 
 def _authorize(actor: Actor, owner: str | None, permission: Permission) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import click
 import orjson
 
+from regauth.admin.keys import KeyPolicy, registry_bundle, rotate_keys, show_keys
+from regauth.admin.keys import jwks as jwks_of
 from regauth.cli.context import CliContext, pass_cli
 from regauth.keys import Algorithm
 from regauth.runtime import retire_grace
@@ -52,13 +55,18 @@ def ca(cli: CliContext, alg: str | None, force: bool) -> None:
     click.echo("now run `regauth keys generate` for a leaf signed by it")
 
 
+def _policy(cli: CliContext) -> KeyPolicy:
+    s = cli.settings
+    return KeyPolicy(s.keys.kid, s.keys.leaf_days, retire_grace(s))
+
+
 @command.command("rotate")
 @pass_cli
 def rotate(cli: CliContext) -> None:
     """Replace the signing key; running servers pick the new one up within seconds."""
-    s = cli.settings
-    store = cli.key_store()
-    key_id = store.rotate(grace=retire_grace(s), days=s.keys.leaf_days)
+    store, policy = cli.key_store(), _policy(cli)
+    view = cli.run_admin(lambda uow, actor: rotate_keys(uow, actor, store, policy))
+    key_id = view.current.key_id
     click.echo(f"rotated: current signing key is {key_id}")
     if not store.has_ca():
         click.echo(
@@ -71,17 +79,16 @@ def rotate(cli: CliContext) -> None:
 @pass_cli
 def show(cli: CliContext) -> None:
     """Show the current and still-verifying keys."""
-    keyring = cli.key_store().load(cli.settings.keys.kid)
-    if keyring.ca is not None:
-        ca = keyring.ca
-        click.echo(f"CA  {ca.subject.rfc4514_string()} until {ca.not_valid_after_utc:%Y-%m-%d}")
-    for key in keyring.verifying():
+    view = anyio.run(show_keys, cli.actor, cli.key_store(), _policy(cli))
+    if view.ca_subject is not None and view.ca_not_after is not None:
+        click.echo(f"CA  {view.ca_subject} until {view.ca_not_after:%Y-%m-%d}")
+    for key in (view.current, *view.previous):
         role = (
             "current"
-            if key is keyring.current
-            else f"retired (verifies until {key.valid_until:%Y-%m-%d %H:%M:%S}Z)"
+            if key is view.current
+            else f"retired (verifies until {key.verifies_until:%Y-%m-%d %H:%M:%S}Z)"
         )
-        until = f"{key.certificate.not_valid_after_utc:%Y-%m-%d}"
+        until = f"{key.certificate_not_after:%Y-%m-%d}"
         click.echo(f"{key.key_id}  {key.alg}  kid={key.kid}  cert until {until}  {role}")
 
 
@@ -112,7 +119,7 @@ def import_key(
 @pass_cli
 def export_bundle(cli: CliContext, file: str) -> None:
     """Write the registry's rootcertbundle: the CA, or the valid self-signed leaves."""
-    bundle = cli.key_store().load(cli.settings.keys.kid).bundle_pem()
+    bundle = anyio.run(registry_bundle, cli.actor, cli.key_store(), _policy(cli))
     Path(file).write_bytes(bundle)
     click.echo(f"wrote {file}")
 
@@ -121,5 +128,5 @@ def export_bundle(cli: CliContext, file: str) -> None:
 @pass_cli
 def jwks(cli: CliContext) -> None:
     """Print the JWKS (for distribution 3.x `auth.token.jwks`)."""
-    keyring = cli.key_store().load(cli.settings.keys.kid)
-    click.echo(orjson.dumps(keyring.jwks(), option=orjson.OPT_INDENT_2).decode())
+    keys = anyio.run(jwks_of, cli.actor, cli.key_store(), _policy(cli))
+    click.echo(orjson.dumps(keys, option=orjson.OPT_INDENT_2).decode())

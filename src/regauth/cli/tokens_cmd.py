@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import click
 
-from regauth.authn.pat import create_token, parse_token_rules
+from regauth.admin import tokens as uc
 from regauth.cli.context import CliContext, pass_cli
+from regauth.errors import AdminNotFound
 from regauth.ports import SystemRandom
-from regauth.store import Database, TokenRecord, TokenStore
+
+RANDOM = SystemRandom()
 
 LIST_KEYS = frozenset({"actions", "service", "client_cidr"})
 RULE_KEYS = frozenset({"name", "type", "comment"}) | LIST_KEYS
@@ -59,29 +60,12 @@ def parse_duration(text: str) -> timedelta | None:
 @pass_cli
 def create(cli: CliContext, user: str, name: str, expires: str, rules: tuple[str, ...]) -> None:
     """Create a personal access token; the secret is printed once."""
-    lifetime = parse_duration(expires)
-    rules_json = json.dumps([parse_rule(r) for r in rules])
-    try:
-        parse_token_rules(rules_json)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-    async def run(db: Database) -> tuple[TokenRecord, str]:
-        store = TokenStore(db, cli.clock)
-        return await create_token(
-            store,
-            SystemRandom(),
-            cli.clock,
-            user=user,
-            name=name,
-            expires_in=lifetime,
-            rules_json=rules_json,
-        )
-
-    record, secret = cli.run_db(run)
-    until = f"{record.expires_at:%Y-%m-%d}" if record.expires_at else "never"
-    click.echo(f"token {record.id} for {user} (expires {until}); shown once:")
-    click.echo(secret)
+    cmd = uc.CreateToken(user, name, parse_duration(expires), tuple(parse_rule(r) for r in rules))
+    created = cli.run_admin(lambda uow, actor: uc.create_token(uow, actor, cmd, random=RANDOM))
+    token = created.token
+    until = f"{token.expires_at:%Y-%m-%d}" if token.expires_at else "never"
+    click.echo(f"token {token.id} for {user} (expires {until}); shown once:")
+    click.echo(created.secret)
 
 
 @command.command("list")
@@ -90,21 +74,17 @@ def create(cli: CliContext, user: str, name: str, expires: str, rules: tuple[str
 @pass_cli
 def list_tokens(cli: CliContext, user: str | None, kind: str | None) -> None:
     """List tokens (never their secrets)."""
-
-    async def run(db: Database) -> None:
-        for t in await TokenStore(db, cli.clock).list(user_name=user, kind=kind):
-            state = "revoked" if t.revoked_at else "active"
-            expires = f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "never"
-            used = (
-                f"{t.last_used_at:%Y-%m-%d %H:%M} from {t.last_used_addr}"
-                if t.last_used_at
-                else "never used"
-            )
-            label = t.name or t.client_id or "-"
-            fields = (t.id, t.kind, t.user_name, label, state, f"expires {expires}", used)
-            click.echo("\t".join(fields))
-
-    cli.run_db(run)
+    cmd = uc.ListTokens(user=user, kind=kind)
+    for t in cli.run_admin(lambda uow, actor: uc.list_tokens(uow, actor, cmd)):
+        state = "revoked" if t.revoked_at else "active"
+        expires = f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "never"
+        used = (
+            f"{t.last_used_at:%Y-%m-%d %H:%M} from {t.last_used_addr}"
+            if t.last_used_at
+            else "never used"
+        )
+        label = t.name or t.client_id or "-"
+        click.echo("\t".join((t.id, t.kind, t.user, label, state, f"expires {expires}", used)))
 
 
 @command.command("revoke")
@@ -115,14 +95,16 @@ def revoke(cli: CliContext, token_id: str | None, user: str | None) -> None:
     """Revoke one token by id, or all of a user's tokens with --user."""
     if bool(token_id) == bool(user):
         raise click.UsageError("give a TOKEN_ID or --user, not both")
-
-    async def run(db: Database) -> int:
-        store = TokenStore(db, cli.clock)
-        if user:
-            return await store.revoke_all(user)
-        return 1 if await store.revoke(token_id or "") else 0
-
-    count = cli.run_db(run)
-    if token_id and not count:
-        raise click.ClickException(f"no active token {token_id}")
+    if user:
+        every = uc.RevokeUserTokens(user)
+        count = cli.run_admin(lambda uow, actor: uc.revoke_user_tokens(uow, actor, every))
+    else:
+        one, started = uc.RevokeToken(token_id or ""), cli.clock.now()
+        try:
+            view = cli.run_admin(lambda uow, actor: uc.revoke_token(uow, actor, one))
+        except AdminNotFound:
+            view = None
+        if view is None or (view.revoked_at is not None and view.revoked_at < started):
+            raise click.ClickException(f"no active token {token_id}")
+        count = 1
     click.echo(f"revoked {count} token(s)")

@@ -78,6 +78,9 @@ class CachedUsers(UserStore):
     async def get(self, name: str) -> UserRecord | None:
         return await self._cache.get(name, lambda: UserStore.get(self, name))
 
+    def forget(self) -> None:
+        self._cache.clear()
+
     async def set_password(
         self, name: str, password_hash: str | None, *, expires_at: datetime | None = None
     ) -> None:
@@ -96,6 +99,9 @@ class CachedTokens(TokenStore):
         load = lambda: TokenStore.find_by_hash(self, secret_hash)  # noqa: E731
         return await self._cache.get(secret_hash, load)
 
+    def forget(self) -> None:
+        self._cache.clear()
+
 
 RulesOf = tuple[list[RuleRecord], dict[str, list[RuleRecord]]]
 
@@ -110,3 +116,6 @@ class CachedRules(RuleStore):
     async def for_principal(self, user: str | None, groups: Iterable[str]) -> RulesOf:
         key = (user, frozenset(groups))
         return await self._cache.get(key, lambda: RuleStore.for_principal(self, user, key[1]))
+
+    def forget(self) -> None:
+        self._cache.clear()

@@ -45,7 +45,7 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 ADMIN = basic("admin", "admin-pw")
 ALICE = basic("alice", "alice-pw")
-BOB = basic("bob", "bob-pw")
+BOB = basic("bob", "bob-password")
 OPS = {"X-Api-Key": ADMIN_KEY}
 READER = {"Authorization": f"Bearer {READER_KEY}"}
 
@@ -58,7 +58,7 @@ def api_instance(
     inst = make_instance(tmp_path, clock, extra=API_KEYS + extra, rules=RULES)
     inst.add_user("admin", "admin-pw", ("admins",))
     inst.add_user("alice", "alice-pw", ("dev",))
-    inst.add_user("bob", "bob-pw")
+    inst.add_user("bob", "bob-password")
     return inst
 
 

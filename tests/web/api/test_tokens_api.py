@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
+from regauth.web.app import create_asgi
+from tests.conftest import Instance
 from tests.web.api.conftest import ADMIN, ALICE, BOB, OPS, assert_problem, basic
 from tests.web.test_token_get import SERVICE
 
@@ -154,3 +156,19 @@ def test_list_every_token_filters(api: TestClient) -> None:
     assert sorted(t["user"] for t in everyone) == ["alice", "bob"]
     only_bob = api.get("/api/v1/tokens", params={"user": "bob"}, headers=ADMIN).json()["items"]
     assert [t["name"] for t in only_bob] == ["b"]
+
+
+def test_revocation_through_the_api_is_immediate_despite_read_caches(instance: Instance) -> None:
+    database = instance.settings.database.model_copy(update={"cache_seconds": 30.0})
+    settings = instance.settings.model_copy(update={"database": database})
+    with TestClient(create_asgi(settings, clock=instance.clock)) as api:
+        created = create(api, ADMIN, "/api/v1/users/alice/tokens", name="ci")
+        params = {"service": SERVICE, "scope": "repository:alice/app:pull"}
+        pat = basic("alice", str(created["secret"]))
+        assert api.get("/token", params=params, headers=pat).status_code == 200  # now cached
+        token = created["token"]
+        assert isinstance(token, dict)
+        assert api.delete(f"/api/v1/users/alice/tokens/{token['id']}", headers=ADMIN).is_success
+        assert_problem(
+            api.get("/token", params=params, headers=pat), 401, "auth.invalid_credential"
+        )

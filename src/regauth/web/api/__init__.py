@@ -14,15 +14,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from regauth.web.api import config, groups, keys, tokens
+from regauth.web.api import audit, config, groups, keys, rules, tokens, users
 from regauth.web.api.dispatch import PREFIX, ApiEnv, routes, served
 from regauth.web.api.openapi import document, dumps
 from regauth.web.api.table import Operation
 
 OPERATIONS: tuple[Operation, ...] = (
+    *users.OPERATIONS,
     *groups.OPERATIONS,
+    *rules.OPERATIONS,
     *keys.OPERATIONS,
     *tokens.OPERATIONS,
+    *audit.OPERATIONS,
     *config.OPERATIONS,
 )
 

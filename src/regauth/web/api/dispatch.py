@@ -107,6 +107,8 @@ def _endpoint(op: Operation, env: ApiEnv) -> Any:
             result = await op.handler(call)
         except AdminForbidden as exc:
             raise ScopeDenied(exc.detail) from None
+        if op.method != "GET":
+            state.runtime.forget_cached()
         return render(op, result, call.headers)
 
     endpoint.__name__ = op.operation_id
