@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 # last_seen_at is written at most this often: a page view is not a write per request.
 TOUCH_EVERY = timedelta(seconds=30)
+# Ended sessions and abandoned OIDC sign-ins are deleted by a sign-in at most this often.
+PURGE_EVERY = timedelta(hours=1)
 
 
 def digest(raw: str) -> str:
@@ -87,6 +89,7 @@ class BrowserSessions:
         self._random = random
         self._ttl = timedelta(seconds=ttl)
         self._idle = timedelta(seconds=idle)
+        self._next_purge: datetime | None = None
 
     async def start(
         self, principal: Principal, *, client_ip: str | None, user_agent: str
@@ -94,6 +97,9 @@ class BrowserSessions:
         """A new session; returns the raw id (for the cookie only) and the session."""
         raw = self._random.token_urlsafe(32)
         now = self._clock.now()
+        if self._next_purge is None or now >= self._next_purge:
+            self._next_purge = now + PURGE_EVERY
+            await self._store.purge(now, now - self._idle)
         record = SessionRecord(
             id_hash=digest(raw),
             subject=principal.subject,
@@ -132,7 +138,8 @@ class BrowserSessions:
         return await self._store.delete_subject(session.subject, keep=session.id_hash)
 
     async def purge(self) -> None:
-        await self._store.purge(self._clock.now())
+        now = self._clock.now()
+        await self._store.purge(now, now - self._idle)
 
     def _session(self, record: SessionRecord) -> BrowserSession:
         return BrowserSession(

@@ -96,9 +96,11 @@ class UiSessionStore:
         async with self._db.session() as s, s.begin():
             return q.affected(await s.execute(stmt))
 
-    async def purge(self, now: datetime) -> None:
+    async def purge(self, now: datetime, idle_since: datetime) -> None:
+        """Delete ended sessions (expired, or unused since ``idle_since``) and old logins."""
+        ended = (UiSessionRow.expires_at <= now) | (UiSessionRow.last_seen_at <= idle_since)
         async with self._db.session() as s, s.begin():
-            await s.execute(delete(UiSessionRow).where(UiSessionRow.expires_at <= now))
+            await s.execute(delete(UiSessionRow).where(ended))
             await s.execute(delete(UiOidcLoginRow).where(UiOidcLoginRow.expires_at <= now))
 
     async def put_login(

@@ -199,3 +199,11 @@ def test_malformed_forms_are_4xx(ui: TestClient) -> None:
     assert 400 <= r.status_code < 500
     big = ui.post("/ui/signin", data={"a": "x" * 70000}, headers=SAME_ORIGIN)
     assert big.status_code == 400
+
+
+def test_ended_sessions_are_purged_by_a_later_sign_in(ui: TestClient, instance: Instance) -> None:
+    sign_in(ui, "alice", "alice-pw")
+    ui.cookies.clear()
+    instance.clock.advance(hours=2)  # alice's session has been idle too long
+    sign_in(ui, "bob", "bob-pw")
+    assert [row.subject for row in session_rows(instance)] == ["bob"]
