@@ -162,3 +162,34 @@ def test_audit_filters_and_shows_the_trace(instance: Instance) -> None:
         assert "<details>" not in later
         bad = c.get("/ui/admin/audit", params={"since": "yesterday"})
         assert bad.status_code == 422
+
+
+def test_users_list_search_disable_and_attributes(admin: TestClient, instance: Instance) -> None:
+    listed = admin.get("/ui/admin/users").text
+    assert all(name in listed for name in ("alice", "bob", "root"))
+    one = admin.get("/ui/admin/users", params={"q": "ali"}).text
+    assert '<h2 id="user-title">alice' in one  # a single match is shown in full
+    csrf = page_csrf(admin, "/ui/admin/users?q=alice")
+    r = post(admin, "/ui/admin/users/alice/update", {"csrf": csrf, "action": "disable"})
+    assert r.status_code == 303
+    assert "disabled" in admin.get("/ui/admin/users", params={"q": "alice"}).text
+    scope = {"service": SERVICE, "scope": "repository:alice/x:pull"}
+    assert admin.get("/token", params=scope, auth=("alice", "alice-pw")).status_code == 401
+    attrs = {"csrf": csrf, "action": "attributes", "attributes": "plan=pro\nlicense=L-1\n"}
+    assert post(admin, "/ui/admin/users/alice/update", attrs).status_code == 303
+    shown = admin.get("/ui/admin/users", params={"q": "alice"}).text
+    assert "<dt>plan</dt><dd>pro</dd>" in shown
+    bad = {"csrf": csrf, "action": "attributes", "attributes": "no equals sign"}
+    assert post(admin, "/ui/admin/users/alice/update", bad).status_code == 422
+    kinds = [c.kind for c in changes(instance) if c.subject == "alice"]
+    assert kinds == ["user:update", "user:update"]
+
+
+def test_a_disabled_users_session_ends(ui: TestClient, instance: Instance) -> None:
+    sign_in(ui, "alice", "alice-pw")
+    other = TestClient(ui.app, base_url="http://testserver")
+    instance.add_user("root", "root-pw", ("admins",))
+    sign_in(other, "root", "root-pw")
+    csrf = page_csrf(other, "/ui/admin/users?q=alice")
+    post(other, "/ui/admin/users/alice/update", {"csrf": csrf, "action": "disable"})
+    assert ui.get("/ui/", follow_redirects=False).status_code == 303

@@ -70,6 +70,7 @@ def admin_routes() -> list[BaseRoute]:
         post("/users", admin_users.add),
         post("/users/{name}/remove", admin_users.remove),
         post("/users/{name}/unlock", admin_users.unlock),
+        post("/users/{name}/update", admin_users.update),
         get("/groups", admin_groups.groups),
         post("/groups", admin_groups.add),
         post("/groups/{name}/remove", admin_groups.remove),

@@ -7,7 +7,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from regauth.admin import Permission
+from regauth.admin.accounts import ListUsers, UpdateUser, list_users, update_user
 from regauth.admin.users import (
     AddUser,
     Lockout,
@@ -19,7 +19,7 @@ from regauth.admin.users import (
     unlock_user,
 )
 from regauth.admin.validation import name_problem, require
-from regauth.errors import AdminInvalid, AdminNotFound
+from regauth.errors import AdminInvalid
 from regauth.web.state import AppState
 from regauth.web.ui.endpoint import read_form
 from regauth.web.ui.render import page, see_other
@@ -43,16 +43,17 @@ async def users(
     problems: dict[str, str] | None = None,
     form: dict[str, str] | None = None,
 ) -> Response:
-    visit.actor.require(Permission.USERS_READ)  # the page itself, before any search
-    query = request.query_params.get("q", "").strip()
+    query = request.query_params.get("q", "").strip()[:128]
+    after = request.query_params.get("after", "").strip()[:128] or None
     found: UserView | None = None
-    missing = False
-    if query:
-        try:
-            async with unit_of_work(request) as uow:
-                found = await show_user(uow, visit.actor, UserName(query), _lockout(request))
-        except (AdminNotFound, AdminInvalid):
-            missing = True
+    async with unit_of_work(request) as uow:
+        listed = await list_users(uow, visit.actor, ListUsers(filter=query, after=after, limit=50))
+    names = [u.name for u in listed.items]
+    target = query if query in names else (names[0] if query and len(names) == 1 else None)
+    if target is not None:
+        async with unit_of_work(request) as uow:
+            found = await show_user(uow, visit.actor, UserName(target), _lockout(request))
+    missing = bool(query) and not names
     return page(
         request,
         "admin/users.html",
@@ -61,6 +62,7 @@ async def users(
         query=query,
         found=found,
         missing=missing,
+        listed=listed,
         problems=problems or {},
         form=form or {},
     )
@@ -109,3 +111,34 @@ async def unlock(request: Request, visit: Visit) -> Response:
     async with unit_of_work(request) as uow:
         await unlock_user(uow, visit.actor, UserName(name), _lockout(request))
     return see_other(f"{PAGE}?q={quote(name)}&notice=saved")
+
+
+async def update(request: Request, visit: Visit) -> Response:
+    """Disable or enable an account, or replace its attributes (one ``key=value`` a line)."""
+    form = await read_form(request, visit)
+    name = request.path_params["name"]
+    action = str(form.get("action", ""))
+    if action in ("disable", "enable"):
+        cmd = UpdateUser(name, disabled=action == "disable")
+    elif action == "attributes":
+        cmd = UpdateUser(name, attributes=_attributes(str(form.get("attributes", ""))))
+    else:
+        raise AdminInvalid({"action": "disable, enable or attributes"})
+    try:
+        async with unit_of_work(request) as uow:
+            await update_user(uow, visit.actor, cmd)
+    except AdminInvalid as error:
+        return await users(request, visit, status=422, problems=error.fields)
+    return see_other(f"{PAGE}?q={quote(name)}&notice=saved")
+
+
+def _attributes(text: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise AdminInvalid({f"attributes.line{number}": "write key=value, one a line"})
+        found[key.strip()] = value.strip()
+    return found

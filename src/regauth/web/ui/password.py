@@ -1,14 +1,16 @@
-"""My access → Change password: current password checked like a sign-in (same throttle),
-the new one hashed and stored by the admin layer; every other browser of the account is
-signed out."""
+"""My access → Change password, by the admin layer's ``change_own_password``.
+
+The current password is checked through the sign-in path (same throttle as
+``/token``); every other browser of the account is signed out afterwards.
+"""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from regauth.admin.passwords import SetPassword, set_password
-from regauth.errors import AuthenticationError
+from regauth.admin.accounts import ChangePassword, change_own_password
+from regauth.errors import AdminInvalid, AuthenticationError
 from regauth.web.state import AppState
 from regauth.web.ui import session as sessions
 from regauth.web.ui.endpoint import read_form
@@ -37,13 +39,21 @@ async def change(request: Request, visit: Visit) -> Response:
     if new != str(data.get("again", "")):
         return _page(request, visit, 422, {"again": "the two new passwords differ"})
     ui = sessions.services(request)
-    try:
-        await ui.password.sign_in(visit.user, current, facts(request))
-    except AuthenticationError:
-        return _page(request, visit, 401, {"current": "this is not your current password"})
+
+    async def verify(stored_hash: str | None, given: str) -> bool:
+        # Through the sign-in path, so that guesses here count against the same throttle.
+        try:
+            await ui.password.sign_in(visit.user, given, facts(request))
+        except AuthenticationError:
+            return False
+        return True
+
     state: AppState = request.app.state.regauth
     hashed = await state.runtime.hasher.ahash(new)
-    async with unit_of_work(request) as uow:
-        await set_password(uow, visit.actor, SetPassword(visit.user, hashed))
+    try:
+        async with unit_of_work(request) as uow:
+            await change_own_password(uow, visit.actor, ChangePassword(current, hashed), verify)
+    except AdminInvalid:
+        return _page(request, visit, 401, {"current": "this is not your current password"})
     await ui.sessions.end_others(visit.session)
     return see_other("/ui/?notice=password")
