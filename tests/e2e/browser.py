@@ -1,7 +1,7 @@
 """A real browser for the UI tests: Playwright for Python driving Debian's chromium.
 
 Nothing is downloaded: Playwright's bundled driver starts ``/usr/bin/chromium``
-(``executable_path``) headless. One browser per test session; each test gets
+(``executable_path``) headless. One browser per test module; each test gets
 a fresh context (its own cookies). :func:`shoot` writes a desktop and a
 phone-width PNG of the page to ``<pytest tmp>/screenshots/``; with
 ``REGAUTH_UPDATE_SCREENSHOTS=1`` (``make screenshots``) the desktop and phone
@@ -50,13 +50,16 @@ COMMITTED = frozenset(
 )
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is started, its event loop counts
+# as running in the main thread, and every later test that runs one of its own would fail.
+# Only the browser test module uses them, so this is still one browser per test run.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
