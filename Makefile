@@ -10,11 +10,11 @@ STAMP  := $(VENV)/.installed-$(SUM)
 PORT   ?=
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := docker-registry skopeo containerd slapd ldap-utils docker.io podman buildah \
-	postgresql debootstrap curl jq
+	postgresql debootstrap curl jq chromium
 # node and npm run the test identity provider (oidc-provider); installed only when missing
 NODE_PACKAGES := $(shell command -v npm >/dev/null || echo nodejs npm)
 
-.PHONY: run test lint typecheck unit bench system-deps clean
+.PHONY: run test lint typecheck unit bench screenshots system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,8 @@ system-deps:
 	    || ! command -v /usr/sbin/dockerd >/dev/null || ! command -v /usr/bin/docker >/dev/null \
 	    || ! command -v podman >/dev/null || ! command -v buildah >/dev/null \
 	    || ! test -x /usr/lib/postgresql/15/bin/initdb || ! command -v debootstrap >/dev/null \
-	    || ! command -v curl >/dev/null || ! command -v jq >/dev/null; then \
+	    || ! command -v curl >/dev/null || ! command -v jq >/dev/null \
+	    || ! command -v /usr/bin/chromium >/dev/null; then \
 	  echo "installing $(APT_PACKAGES) with apt"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) $(NODE_PACKAGES) >/dev/null; \
@@ -60,6 +61,10 @@ unit: $(STAMP)
 
 test: $(STAMP) system-deps lint typecheck
 	$(BIN)/pytest
+
+# Refresh docs/screenshots/ from the browser tests (Playwright driving /usr/bin/chromium).
+screenshots: $(STAMP) system-deps
+	REGAUTH_UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m browser -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -9,7 +9,8 @@ the client and must never contain secrets or backend exception text.
     ├── ProblemError                      (rendered to clients)
     │   ├── RequestError          400     request.* (also 404, 405, 413 and other HTTP errors)
     │   ├── AuthenticationError   401     auth.* (adds WWW-Authenticate)
-    │   ├── ForbiddenError        403     auth.scope_denied, auth.license_revoked
+    │   ├── ForbiddenError        403     auth.scope_denied, auth.license_revoked, ui.csrf_rejected
+    │   ├── PageNotFound          404     ui.not_found
     │   ├── ThrottledError        429     auth.throttled
     │   ├── SignatureRejected     401     signature.* (signed callbacks; no WWW-Authenticate)
     │   ├── EventsError           4xx     events.*, access.* (notifications, approvals)
@@ -149,6 +150,17 @@ class ScopeDenied(ForbiddenError):
 class LicenseRevoked(ForbiddenError):
     code = "auth.license_revoked"
     title = "Licence revoked"
+
+
+class CsrfRejected(ForbiddenError):
+    code = "ui.csrf_rejected"
+    title = "Request refused"
+
+
+class PageNotFound(ProblemError):
+    status = 404
+    code = "ui.not_found"
+    title = "Not found"
 
 
 class ThrottledError(ProblemError):

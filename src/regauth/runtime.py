@@ -20,6 +20,7 @@ import anyio
 
 from regauth.audit import DatabaseAudit
 from regauth.authn.apikeys import ApiKeys
+from regauth.authn.browser import BrowserSessions, PasswordSignIn, UiServices
 from regauth.authn.certificate import ClientCertificates
 from regauth.authn.chain import IdentityChain, attempts_counter
 from regauth.authn.local import LocalUsers
@@ -311,6 +312,27 @@ class KeyringHolder:
         return self._store.rotate_if_due(due, grace=grace, days=self._settings.keys.leaf_days)
 
 
+async def start_ui(
+    settings: Settings, db: Database, clock: Clock, random: Random, password: PasswordSignIn
+) -> UiServices | None:
+    """The web UI's sessions and sign-in methods; None when ``ui.enabled`` is false."""
+    ui = settings.ui
+    if not ui.enabled:
+        return None
+    from regauth.store.ui_sessions import UiSessionStore
+
+    store = UiSessionStore(db)
+    sessions = BrowserSessions(store, clock, random, ttl=ui.session_ttl, idle=ui.idle_ttl)
+    oidc = None
+    if ui.oidc is not None:
+        from regauth.authn.oidc_login import OidcSignIn
+
+        oidc = await OidcSignIn.start(
+            ui.oidc, base_dir=settings.base_dir, store=store, clock=clock, random=random
+        )
+    return UiServices(sessions, password, clock, random, oidc)
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -332,6 +354,7 @@ class Runtime:
     retention: AuditRetention | None = None
     events: EventsRuntime | None = None
     account_rules: DatabaseRules | None = None  # the cached, indexed rules the decider reads
+    ui: UiServices | None = None
 
     @classmethod
     async def start(
@@ -357,12 +380,14 @@ class Runtime:
         local = LocalUsers(users, hasher, clock, cache_ttl=p.cache_ttl, cache_size=p.cache_size)
         api_keys = ApiKeyHolder(ApiKeys.build(settings.auth.api_keys, os.environ))
         sources: list[Authenticator] = [api_keys, pats, local, ClientCertificates(clock)]
+        passwords: list[Authenticator] = [local]  # what the web UI's sign-in form accepts
         closers: list[Closer] = []
         if settings.auth.ldap is not None:
             from regauth.authn.ldap import LdapAuthenticator
 
             ldap = LdapAuthenticator.build(settings.auth.ldap, base_dir=settings.base_dir)
             sources.append(ldap)
+            passwords.append(ldap)
             closers.append(ldap.aclose)
         oidc = None
         if settings.auth.oidc:
@@ -384,6 +409,10 @@ class Runtime:
         spool = Spool(settings.path(settings.audit.spool_dir)) if settings.audit.spool else None
         audit_store = AuditStore(db, also=events.on_audit_write)
         audit = DatabaseAudit(audit_store, log_lines=settings.log.audit, spool=spool)
+        throttle = Throttle.build(db, settings.auth.throttle, clock, cache_seconds=ttl)
+        ui = await start_ui(settings, db, clock, random, PasswordSignIn(passwords, throttle))
+        if ui is not None and ui.oidc is not None:
+            closers.append(ui.oidc.aclose)
         service = TokenService(
             policy=lambda: policy,
             identity=identity,
@@ -393,7 +422,7 @@ class Runtime:
             audit=audit,
             clock=clock,
             random=random,
-            throttle=Throttle.build(db, settings.auth.throttle, clock, cache_seconds=ttl),
+            throttle=throttle,
         )
         return cls(
             settings,
@@ -418,6 +447,7 @@ class Runtime:
             ),
             events,
             account_rules,
+            ui=ui,
         )
 
     async def write_behind(self) -> None:

@@ -15,6 +15,7 @@ from regauth.config.ldap import LdapSettings
 from regauth.config.oidc import OidcIssuerSettings
 from regauth.config.rules import RuleSettings
 from regauth.config.throttle import ThrottleSettings
+from regauth.config.ui import UiSettings
 from regauth.config.webhooks import WebhookSettings
 from regauth.domain.patterns import Pattern
 
@@ -225,6 +226,7 @@ class Settings(_Model):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     events: EventsSettings = Field(default_factory=EventsSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     @model_validator(mode="after")
     def _plan_references(self) -> Settings:

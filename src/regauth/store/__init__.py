@@ -12,6 +12,7 @@ from regauth.store import models_admin as _models_admin  # registers the tables
 from regauth.store import models_authz as _models_authz
 from regauth.store import models_events as _models_events
 from regauth.store import models_keys as _models_keys
+from regauth.store import models_ui as _models_ui
 from regauth.store.audit import AuditRecord, AuditStore
 from regauth.store.database import Database
 from regauth.store.errors import Conflict, NotFound, StoreError
@@ -39,4 +40,5 @@ __all__ = [
     "_models_authz",
     "_models_events",
     "_models_keys",
+    "_models_ui",
 ]

@@ -40,6 +40,7 @@ from regauth.web.problems import handle_http, handle_problem, handle_unexpected
 from regauth.web.reload import Supervisor, load_with_fallback
 from regauth.web.state import AppState
 from regauth.web.token import token_endpoint
+from regauth.web.ui import ui_routes
 
 log = logging.getLogger("regauth")
 
@@ -94,6 +95,7 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route(REGISTRY_PATH, registry_notifications, methods=["POST"]),
         Route(APPROVAL_PATH, approval_response, methods=["POST"]),
+        *ui_routes(settings),
     ]
     if not settings.server.metrics_listen:  # else served off the public port by `serve`
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))

@@ -7,6 +7,14 @@
 //   mtls-runner / mtls-runner-secret   certificate-bound tokens (cnf.x5t#S256); the "client
 //                                      certificate" is taken from the x-test-client-cert header
 //                                      (base64 DER), since this test server speaks plain HTTP.
+//   regauth-ui  / regauth-ui-secret    authorization code flow with PKCE for the web UI's
+//                                      "Sign in with …": a native client, so any port of the
+//                                      loopback redirect http://127.0.0.1/ui/oidc/callback works
+//                                      (RFC 8252 §7.3). The login page (devInteractions) takes any
+//                                      name and password; the ID token carries
+//                                      preferred_username = that name and groups (["idp-admins"]
+//                                      for names starting with "admin", else ["ci"]). Consent is
+//                                      granted without asking.
 // Resource indicators (RFC 8707) → JWT access tokens signed ES256:
 //   urn:regauth:registry → aud "regauth"        (the default resource)
 //   urn:other            → aud "other-service"
@@ -51,6 +59,15 @@ function makeProvider(keys) {
         response_types: [],
       },
       {
+        client_id: 'regauth-ui',
+        client_secret: 'regauth-ui-secret',
+        application_type: 'native',
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: ['http://127.0.0.1/ui/oidc/callback'],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+      {
         client_id: 'mtls-runner',
         client_secret: 'mtls-runner-secret',
         grant_types: ['client_credentials'],
@@ -60,10 +77,30 @@ function makeProvider(keys) {
       },
     ],
     clientDefaults: { id_token_signed_response_alg: 'ES256' },
+    claims: { openid: ['sub'], profile: ['preferred_username', 'groups'] },
+    conformIdTokenClaims: false,
+    findAccount: (ctx, sub) => ({
+      accountId: sub,
+      claims: () => ({
+        sub,
+        preferred_username: sub,
+        groups: sub.startsWith('admin') ? ['idp-admins'] : ['ci'],
+      }),
+    }),
+    loadExistingGrant: async (ctx) => {
+      const { client, session } = ctx.oidc;
+      const existing = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId);
+      if (existing) return ctx.oidc.provider.Grant.find(existing);
+      if (client.clientId !== 'regauth-ui') return undefined;
+      const grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+      grant.addOIDCScope('openid profile');
+      await grant.save();
+      return grant;
+    },
     jwks: { keys },
     scopes: SCOPES.split(' '),
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
       dPoP: { enabled: true },
       mTLS: {
