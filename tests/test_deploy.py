@@ -60,7 +60,8 @@ def test_compose_configuration_is_valid_regauth_configuration(tmp_path: Path) ->
 def test_compose_file_is_accepted_by_docker_compose(tmp_path: Path) -> None:
     if not DOCKER_COMPOSE.is_file():
         pytest.fail(
-            f"{DOCKER_COMPOSE} is missing: `make test` installs it (apt-get install docker-compose)",
+            f"{DOCKER_COMPOSE} is missing: `make test` installs it "
+            "(apt-get install docker-compose)",
             pytrace=False,
         )
     project = tmp_path / "deploy"
