@@ -10,13 +10,12 @@
 ARG BASE=python:3.11-slim-bookworm
 
 FROM ${BASE} AS build
-COPY pyproject.toml README.md /src/
-COPY src /src/src
-# pyproject.toml makes the pattern match even without a wheels/ folder.
-COPY pyproject.toml wheels* /wheels/
+# One COPY and one RUN: every layer is a full copy on some storage drivers (vfs).
+# The context is the repository (see .dockerignore), optionally with a wheels/ folder.
+COPY . /src/
 RUN python3 -m venv /opt/regauth \
- && if ls /wheels/*.whl >/dev/null 2>&1; then \
-      /opt/regauth/bin/pip install --no-cache-dir --no-index --find-links /wheels "/src[postgres]"; \
+ && if ls /src/wheels/*.whl >/dev/null 2>&1; then \
+      /opt/regauth/bin/pip install --no-cache-dir --no-index --find-links /src/wheels "/src[postgres]"; \
     else \
       /opt/regauth/bin/pip install --no-cache-dir "/src[postgres]"; \
     fi \
@@ -24,16 +23,15 @@ RUN python3 -m venv /opt/regauth \
  && find /opt/regauth -name __pycache__ -prune -exec rm -rf {} +
 
 FROM ${BASE}
-RUN useradd --system --uid 10001 --home-dir /var/lib/regauth --shell /usr/sbin/nologin regauth \
- && mkdir -p /var/lib/regauth /etc/regauth \
- && chown regauth /var/lib/regauth
 COPY --from=build /opt/regauth /opt/regauth
 ENV PATH=/opt/regauth/bin:$PATH \
+    HOME=/tmp \
     PYTHONDONTWRITEBYTECODE=1 \
     REGAUTH_CONFIG=/etc/regauth/regauth.toml \
     REGAUTH_SERVER__HOST=0.0.0.0
-USER regauth
-WORKDIR /var/lib/regauth
+# A numeric non-root user: no account needed in the base image.
+USER 10001:10001
+WORKDIR /tmp
 EXPOSE 5001
 # Liveness only (/healthz); orchestrators should gate traffic on /readyz.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \

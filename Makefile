@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(SUM)
 PORT   ?=
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := docker-registry skopeo containerd slapd ldap-utils docker.io podman buildah \
-	postgresql debootstrap curl jq chromium
+	postgresql debootstrap curl jq chromium docker-compose
 # node and npm run the test identity provider (oidc-provider); installed only when missing
 NODE_PACKAGES := $(shell command -v npm >/dev/null || echo nodejs npm)
 
@@ -43,7 +43,8 @@ system-deps:
 	    || ! command -v podman >/dev/null || ! command -v buildah >/dev/null \
 	    || ! test -x /usr/lib/postgresql/15/bin/initdb || ! command -v debootstrap >/dev/null \
 	    || ! command -v curl >/dev/null || ! command -v jq >/dev/null \
-	    || ! command -v /usr/bin/chromium >/dev/null; then \
+	    || ! command -v /usr/bin/chromium >/dev/null \
+	    || ! command -v docker-compose >/dev/null; then \
 	  echo "installing $(APT_PACKAGES) with apt"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) $(NODE_PACKAGES) >/dev/null; \

@@ -5,7 +5,7 @@ apt uses) builds a minimal root file system with ``python3`` and
 ``python3-venv``; its tarball is kept in :data:`CACHE` outside the work tree
 and rebuilt only when absent. ``docker import`` turns it into the ``BASE``
 build argument of the Dockerfile. The Python dependencies go into the build
-context as wheels (``pip wheel``, cached per ``pyproject.toml``), so the image
+context as wheels (``pip wheel``, cached per list of requirements), so the image
 build itself needs no network.
 """
 
@@ -77,8 +77,9 @@ def requirements(pyproject: Path) -> list[str]:
 
 
 def dependency_wheels(pyproject: Path, pip: Path) -> Path:
-    """A folder of wheels for every dependency, cached per ``pyproject.toml`` content."""
-    digest = hashlib.sha256(pyproject.read_bytes()).hexdigest()[:16]
+    """A folder of wheels for every dependency, cached per list of requirements."""
+    reqs = requirements(pyproject)
+    digest = hashlib.sha256("\n".join(reqs).encode()).hexdigest()[:16]
     target = CACHE / f"wheels-{digest}"
     if (target / ".complete").is_file():
         return target
@@ -86,7 +87,7 @@ def dependency_wheels(pyproject: Path, pip: Path) -> Path:
     work = Path(tempfile.mkdtemp(prefix="wheels-", dir=CACHE))
     try:
         result = subprocess.run(
-            [str(pip), "wheel", "-q", "--wheel-dir", str(work), *requirements(pyproject)],
+            [str(pip), "wheel", "-q", "--wheel-dir", str(work), *reqs],
             capture_output=True,
             text=True,
             timeout=600,

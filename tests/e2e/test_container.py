@@ -13,6 +13,7 @@ network and listens on a free loopback port.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 import time
 import uuid
@@ -24,9 +25,11 @@ import pytest
 
 from tests.e2e.conftest import ADMIN_PASSWORD, HOST, SERVICE, basic_auth, free_port, run_regauth
 from tests.e2e.container_base import base_tarball, dependency_wheels
-from tests.e2e.dockerd import Dockerd
+from tests.e2e.dockerd import Dockerd, docker_cli
 
-pytestmark = pytest.mark.e2e
+# BuildKit: only the two COPY/RUN layers are snapshots (the legacy builder commits a
+# container per instruction, each a full copy on dockerd's vfs driver).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE_UID = 10001
@@ -38,7 +41,7 @@ MAX_ADDED_MIB = 200
 def build_context(directory: Path) -> Path:
     """The files the Dockerfile copies, plus wheels/, in a temporary build context."""
     directory.mkdir()
-    for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md"):
+    for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md"):  # as in the repo
         shutil.copy2(ROOT / name, directory / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
     shutil.copytree(ROOT / "src", directory / "src", ignore=ignore)
@@ -48,7 +51,17 @@ def build_context(directory: Path) -> Path:
 
 
 def checked(daemon: Dockerd, *args: str, timeout: float = 300.0) -> str:
-    result = daemon.docker(*args, timeout=timeout)
+    if args[0] == "build":
+        result = subprocess.run(
+            [str(docker_cli()), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**daemon.env(), "DOCKER_BUILDKIT": "1"},
+            check=False,
+        )
+    else:
+        result = daemon.docker(*args, timeout=timeout)
     assert result.returncode == 0, f"docker {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
     return result.stdout.strip()
 
