@@ -41,7 +41,7 @@ def stage_costs() -> list[tuple[str, float]]:
         {"anonymous": True, "name": "public/**", "actions": ["pull"]},
         {"account": "*", "name": "${account}/**", "actions": ["pull", "push"]},
     )
-    user = _rules({"name": "team/secret/**", "actions": []})
+    user = _rules({"name": "team/secret/**", "actions": [], "deny": True})
     groups = (("dev", _rules({"name": "team/**", "actions": ["pull", "push"]})),)
     token = _rules({"name": "**", "actions": ["pull"]})
     principal = Principal("alice", "pat", frozenset({"dev"}), token_id="t1", token_rules=token)

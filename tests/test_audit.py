@@ -90,3 +90,17 @@ async def test_log_lines_only_when_asked(caplog: pytest.LogCaptureFixture) -> No
 
 def test_store_type_is_the_real_one() -> None:
     assert hasattr(AuditStore, "add_many")
+
+
+@pytest.mark.anyio
+async def test_caller_text_is_stored_as_the_columns_hold_it() -> None:
+    """A NUL or an overlong name from a client must not make the batch unwritable."""
+    store = FakeStore()
+    audit = DatabaseAudit(store)  # type: ignore[arg-type]
+    name = "bo\x00b" + "x" * 400
+    audit.record(AuditEvent(event(1).at, "denied", "s\x00vc", None, None, None, (), username=name))
+    await audit.flush()
+    (row,) = store.batches[0]
+    assert row["subject"] == ("bo\ufffdb" + "x" * 400)[:255]
+    assert row["service"] == "s\ufffdvc"
+    assert orjson.loads(str(row["document"]))["username"] == name  # kept whole, escaped

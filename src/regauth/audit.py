@@ -168,15 +168,24 @@ class DatabaseAudit:
             self._spool.close()
 
 
+def _column(value: str | None, size: int = 255) -> str | None:
+    """Caller-supplied text as a column holds it: PostgreSQL refuses NUL characters and
+    values longer than the column, and one refused row would fail its whole batch.
+    (The JSON document keeps the value as given, escaped.)"""
+    if value is None:
+        return None
+    return value.replace("\x00", "\ufffd")[:size]
+
+
 def _row(event: AuditEvent) -> dict[str, object]:
     return {
         "at": event.at,
         "outcome": event.outcome,
         # A failed login has no subject: the attempted name stands in, so that
         # `audit list --user bob` finds the attempts on bob.
-        "subject": event.subject or event.username,
+        "subject": _column(event.subject or event.username),
         "source": event.source,
-        "service": event.service,
+        "service": _column(event.service) or "",
         "client_ip": event.client_ip,
         "error_code": event.error_code,
         "nothing_granted": event.nothing_granted,

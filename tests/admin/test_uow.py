@@ -9,9 +9,12 @@ from sqlalchemy import select
 
 from regauth.admin import Actor, Change, Permission, UnitOfWork
 from regauth.admin.groups import AddGroup, GroupView, Membership, add_group, add_member
+from regauth.config.events import subscribed
 from regauth.errors import AdminConflict, AdminForbidden, AdminInvalid, AdminNotFound
+from regauth.events.outbox import Outbox
 from regauth.store import Database, UserStore
 from regauth.store.models_admin import ChangeRow
+from regauth.store.models_events import EventRow
 from tests.store.conftest import FrozenClock
 
 pytestmark = pytest.mark.anyio
@@ -116,3 +119,46 @@ def test_the_console_actor_holds_every_permission() -> None:
     assert str(actor) == "console:root"
     with pytest.raises(ValueError, match="kind"):
         Actor("robot", "x")
+
+
+async def _events(db: Database) -> list[EventRow]:
+    async with db.session() as s:
+        return list((await s.scalars(select(EventRow).order_by(EventRow.at))).all())
+
+
+async def test_a_committed_change_is_an_admin_event_in_the_outbox(
+    db: Database, clock: FrozenClock
+) -> None:
+    actor = Actor("user", "alice", "192.0.2.7", frozenset({Permission.GROUPS_WRITE}))
+    async with UnitOfWork(db, clock, event_ids=lambda: "ev-1") as uow:
+        await add_group(uow, actor, AddGroup("devs"))
+    (event,) = await _events(db)
+    assert (event.id, event.type, event.at, event.routed) == (
+        "ev-1",
+        "admin.group:add",
+        clock.at,
+        False,
+    )
+    body = json.loads(event.body)
+    assert body["data"]["actor"] == {"kind": "user", "name": "alice", "address": "192.0.2.7"}
+    assert (body["data"]["subject"], body["data"]["after"]) == (
+        "devs",
+        {"name": "devs", "members": []},
+    )
+    wanted: list[str] = []
+
+    def wants(event_type: str) -> list[str]:
+        wanted.append(event_type)
+        return ["ops"] if subscribed("admin.*", event_type) else []
+
+    assert await Outbox(db).route(wants, clock.at) == 1  # one delivery, for the admin.* webhook
+    assert wanted == ["admin.group:add"]
+
+
+async def test_a_change_rolled_back_sends_no_event(
+    db: Database, clock: FrozenClock, console: Actor
+) -> None:
+    async with UnitOfWork(db, clock) as uow:
+        await uow.groups.add("devs")
+        uow.record(Change(console, "group:add", "devs", None, {"name": "devs"}))
+    assert await _events(db) == []

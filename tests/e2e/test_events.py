@@ -133,7 +133,13 @@ def test_skopeo_push_and_pull_produce_stored_registry_events(
         for d in documents
     )
     text = server.run_cli("audit", "list").stdout
-    assert "registry.push alice/registry" in text and f"{repository}:1" in text
+    pushes = [
+        line.split()
+        for line in text.splitlines()
+        if "registry.push" in line and line.endswith(f"{repository}:1")
+    ]
+    assert pushes, text
+    assert pushes[0][3:5] == ["alice", "registry"]  # who, source
     metrics = httpx.get(f"{server.base_url}/metrics", timeout=5).text
     assert 'regauth_registry_events_total{action="push"}' in metrics
     assert 'regauth_registry_events_total{action="pull"}' in metrics

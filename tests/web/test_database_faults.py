@@ -10,10 +10,21 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import Instance
+from tests.conftest import FrozenClock, Instance, make_instance
 from tests.web.test_authorization import new_pat
 from tests.web.test_token_get import SERVICE, basic, get_token
 from tests.web.test_token_post import post
+
+
+@pytest.fixture
+def instance(tmp_path: Path, clock: FrozenClock) -> Instance:
+    """SQLite only: a held write lock and a vanished file are SQLite's faults
+    (PostgreSQL's outage is a refused connection, tested with the replicas)."""
+    inst = make_instance(tmp_path, clock)
+    inst.add_user("alice", "alice-pw")
+    inst.add_user("bob", "bob-pw", ("dev",))
+    inst.add_user("admin", "admin-pw")
+    return inst
 
 
 def _database_file(instance: Instance) -> Path:

@@ -19,7 +19,8 @@ block come out as the admin errors (``NotFound`` → ``admin.not_found``,
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -28,10 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regauth.admin.actor import Actor
 from regauth.errors import AdminConflict, AdminNotFound
+from regauth.events.outbox import event_row
 from regauth.ports import Clock
 from regauth.store import Database, GroupStore, RuleStore, TokenStore, UserStore
 from regauth.store.errors import Conflict, NotFound
 from regauth.store.models_admin import ChangeRow
+from regauth.store.models_events import EventRow
 
 Snapshot = Mapping[str, object] | None
 
@@ -51,10 +54,17 @@ class Change:
     after: Snapshot = field(default=None)
 
 
+def _new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
 class UnitOfWork:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, *, event_ids: Callable[[], str] = _new_event_id
+    ) -> None:
         self._db = db
         self.clock = clock
+        self._event_ids = event_ids
         self._session: AsyncSession | None = None
 
     @property
@@ -95,14 +105,27 @@ class UnitOfWork:
             raise AdminConflict(str(exc)) from None
 
     def record(self, change: Change) -> None:
-        """Add the ``changes`` row to this transaction (written only by :meth:`commit`).
-
-        This is also where the change's outbox rows (events for webhooks) belong,
-        so that they share the transaction: no after-commit hooks.
+        """Add the ``changes`` row and its ``admin.<kind>`` outbox event to this
+        transaction (both written only by :meth:`commit`, or neither): webhooks
+        subscribed to ``admin.*`` learn of every committed change, and of no other.
         """
+        at = self.clock.now()
+        payload = {
+            "actor": {
+                "kind": change.actor.kind,
+                "name": change.actor.name,
+                "address": change.actor.address,
+            },
+            "kind": change.kind,
+            "subject": change.subject,
+            "before": change.before,
+            "after": change.after,
+        }
+        row = event_row(self._event_ids(), f"admin.{change.kind}", at, _plain(payload))
+        self.session.add(EventRow(**row))
         self.session.add(
             ChangeRow(
-                at=self.clock.now(),
+                at=at,
                 actor_kind=change.actor.kind,
                 actor_name=change.actor.name,
                 actor_address=change.actor.address,
@@ -115,6 +138,12 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         await self.session.commit()
+
+
+def _plain(value: Mapping[str, object]) -> dict[str, object]:
+    """JSON-able as the ``changes`` row stores it (datetimes and the like as text)."""
+    loaded: dict[str, object] = json.loads(json.dumps(value, default=str))
+    return loaded
 
 
 def _json(snapshot: Snapshot) -> str | None:

@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import anyio
-import httpx
 
 from regauth.config.events import DeliverySettings, EventWebhookSettings, resolve_secret
 from regauth.events.outbox import Claimed, Outbox
@@ -64,6 +63,8 @@ class Endpoint:
 def _tls(s: EventWebhookSettings, base_dir: Path, path: str) -> ssl.SSLContext | None:
     if s.server_ca_bundle is None and s.client_certificate_bundle is None:
         return None
+    import httpx
+
     from regauth.authz.webhook_client import _identity, _trust
 
     if s.server_ca_bundle is None:
@@ -115,6 +116,8 @@ class DeliveryWorker:
         self._sweeps = sweeps
         self._wake = anyio.Event()
         self._swept: datetime | None = None
+        if endpoints:  # httpx is imported only by a server that has event webhooks
+            import httpx
         self._clients = {
             e.name: httpx.AsyncClient(
                 timeout=e.timeout,
@@ -224,6 +227,8 @@ class DeliveryWorker:
             "X-Regauth-Event-Type": item.type,
             "X-Regauth-Signature": sign(endpoint.secret, t, item.body),
         }
+        import httpx  # loaded already: there is an endpoint
+
         try:
             response = await self._clients[endpoint.name].post(
                 endpoint.url, content=item.body, headers=headers

@@ -96,6 +96,8 @@ class UserStore:
         return _record(user, wanted)
 
     async def get(self, name: str) -> UserRecord | None:
+        if "\x00" in name:  # no stored name has one (PostgreSQL would refuse the query)
+            return None
         async with self._tx.read() as s:
             user = await s.scalar(select(User).where(User.name == name))
             if user is None:

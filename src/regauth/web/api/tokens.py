@@ -97,6 +97,7 @@ async def _created(call: Call, cmd: uc.CreateToken) -> CreatedTokenOut:
 
 async def _list(call: Call, user: str | None, kind: str | None, active: bool) -> TokenList:
     cmd = uc.ListTokens(user=user, kind=kind, include_revoked=not active)
+    await call.state.runtime.tokens.flush_uses()  # this process's recent uses count too
     async with call.uow() as uow:
         views = await uc.list_tokens(uow, call.actor, cmd)
     return TokenList(items=[TokenOut.model_validate(v) for v in views])

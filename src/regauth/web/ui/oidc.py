@@ -9,17 +9,20 @@ verifier and the nonce stay in the database. The redirect URI is
 from __future__ import annotations
 
 import hmac
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from regauth.authn.browser import BrowserSession
-from regauth.authn.oidc_login import OidcSignIn
 from regauth.errors import InvalidCredential, RequestError
 from regauth.web.ui import session as sessions
 from regauth.web.ui.origin import our_origin, over_tls
 from regauth.web.ui.render import page
 from regauth.web.ui.signin import safe_next, start_session
+
+if TYPE_CHECKING:  # httpx and the OIDC client load only when [ui.oidc] is configured
+    from regauth.authn.oidc_login import OidcSignIn
 
 STATE_COOKIE = "regauth_oidc_state"
 CALLBACK = "/ui/oidc/callback"
