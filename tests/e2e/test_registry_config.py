@@ -37,7 +37,8 @@ actions = ["pull", "push"]
 def test_the_printed_config_runs_a_registry_that_trusts_regauth(
     launcher: Launcher, oci_image: ImageFactory, tmp_path: Path
 ) -> None:
-    server = launcher.regauth(rules_toml=RULES, users=[("alice", "alice-pw", [])])
+    notify = '\n[events.registry]\nsecret = "e2e-notify-secret"\n'
+    server = launcher.regauth(rules_toml=RULES + notify, users=[("alice", "alice-pw", [])])
     port = free_port()
     printed = server.run_cli(
         "registry-config",
@@ -49,6 +50,7 @@ def test_the_printed_config_runs_a_registry_that_trusts_regauth(
     ).stdout
     assert f'realm: "{server.realm}"' in printed
     assert f'rootcertbundle: "{server.bundle}"' in printed
+    assert 'Authorization: ["Bearer e2e-notify-secret"]' in printed
     config = tmp_path / "config.yml"
     config.write_text(printed, encoding="utf-8")
 
