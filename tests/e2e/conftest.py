@@ -4,7 +4,8 @@ Every process is started on a free loopback port, its output goes to a file, and
 stopped by PID (SIGTERM, wait, SIGKILL) when its fixture ends. When a test fails, the
 logs of every process still running are attached to the failure report.
 
-The recipe (registry config, client commands, messages) follows how Debian's docker-registry 2.8.2 and the clients behave on this kind of machine.
+The recipe (registry config, client commands, messages) follows how Debian's
+docker-registry 2.8.2 and the clients behave on this kind of machine.
 """
 
 from __future__ import annotations
