@@ -106,6 +106,10 @@ async def test_everything_arrives_once_the_receiver_is_back(db: Database) -> Non
             with anyio.fail_after(20):
                 while not ids <= set(receiver.counts):  # noqa: ASYNC110 — another thread fills it
                     await anyio.sleep(0.05)
+                # The receiver counts an event when it arrives; the worker marks it
+                # delivered once the answer is back: wait for that too.
+                while await Outbox(db).backlog(SystemClock().now()) != (0, 0.0):  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
         finally:
             tasks.cancel_scope.cancel()
             receiver.stop()
