@@ -8,7 +8,6 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from regauth.admin import Permission
-from regauth.admin import accounts as mine
 from regauth.admin import users as uc
 from regauth.web.api.dispatch import Call
 from regauth.web.api.models import In, Name, NameParam, Out, Query, UserPath
@@ -99,9 +98,9 @@ async def _hash(call: Call, password: str | None) -> str | None:
 
 async def list_users(call: Call) -> UserPage:
     q = call.query(UserQuery)
-    cmd = mine.ListUsers(filter=q.filter, group=q.group, after=q.cursor, limit=q.limit)
+    cmd = uc.ListUsers(filter=q.filter, group=q.group, after=q.cursor, limit=q.limit)
     async with call.uow() as uow:
-        page = await mine.list_users(uow, call.actor, cmd)
+        page = await uc.list_users(uow, call.actor, cmd)
     return UserPage(items=[UserOut.model_validate(v) for v in page.items], next=page.next)
 
 
@@ -123,7 +122,7 @@ async def show_user(call: Call) -> UserOut:
 
 async def update_user(call: Call) -> UserOut:
     body = call.body(UserPatch)
-    cmd = mine.UpdateUser(
+    cmd = uc.UpdateUser(
         name=call.params(UserPath).name,
         disabled=body.disabled,
         password_hash=await _hash(call, body.password),
@@ -133,7 +132,7 @@ async def update_user(call: Call) -> UserOut:
         groups=tuple(body.groups) if body.groups is not None else None,
     )
     async with call.uow() as uow:
-        view = await mine.update_user(uow, call.actor, cmd)
+        view = await uc.update_user(uow, call.actor, cmd)
     return UserOut.model_validate(view)
 
 
@@ -152,20 +151,20 @@ async def remove_user(call: Call) -> UserOut:
 
 async def show_me(call: Call) -> UserOut:
     async with call.uow() as uow:
-        view = await mine.show_me(uow, call.actor)
+        view = await uc.show_me(uow, call.actor)
     return UserOut.model_validate(view)
 
 
 async def change_password(call: Call) -> None:
     body = call.body(PasswordChange)
     hasher = call.state.runtime.hasher
-    cmd = mine.ChangePassword(body.current_password, await hasher.ahash(body.new_password))
+    cmd = uc.ChangePassword(body.current_password, await hasher.ahash(body.new_password))
 
     async def verify(stored: str | None, given: str) -> bool:
         return (await hasher.averify(stored, given)).ok
 
     async with call.uow() as uow:
-        await mine.change_own_password(uow, call.actor, cmd, verify)
+        await uc.change_own_password(uow, call.actor, cmd, verify)
 
 
 _LINKS = {

@@ -7,16 +7,19 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from regauth.admin.accounts import ListUsers, UpdateUser, list_users, update_user
 from regauth.admin.users import (
     AddUser,
+    ListUsers,
     Lockout,
+    UpdateUser,
     UserName,
     UserView,
     add_user,
+    list_users,
     remove_user,
     show_user,
     unlock_user,
+    update_user,
 )
 from regauth.admin.validation import name_problem, require
 from regauth.errors import AdminInvalid

@@ -9,7 +9,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from regauth.admin.accounts import ChangePassword, change_own_password
+from regauth.admin.users import ChangePassword, change_own_password
 from regauth.errors import AdminInvalid, AuthenticationError
 from regauth.web.state import AppState
 from regauth.web.ui import session as sessions

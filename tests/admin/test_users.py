@@ -7,16 +7,17 @@ from datetime import timedelta
 import pytest
 
 from regauth.admin import Actor, UnitOfWork
-from regauth.admin.accounts import (
+from regauth.admin.users import (
+    AddUser,
     ChangePassword,
     ListUsers,
     UpdateUser,
+    add_user,
     change_own_password,
     list_users,
     show_me,
     update_user,
 )
-from regauth.admin.users import AddUser, add_user
 from regauth.errors import AdminForbidden, AdminInvalid
 from regauth.store import Database
 from tests.store.conftest import FrozenClock
