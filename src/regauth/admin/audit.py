@@ -1,14 +1,20 @@
-"""Use cases on the audit log of token decisions: list, export, prune.
+"""Use cases on the audit log of token decisions: list, page, export, prune.
 
 ``user`` filters on the subject, which for a failed, throttled or expired
 login is the username the caller presented (never the secret): the answer
 to "who is failing to log in as bob". ``denied`` keeps the refused requests
 and those where scopes were asked for and not one action was granted.
+
+:func:`query_events` is :func:`list_events` with a cursor and the filters of
+the admin API: oldest first, ``after`` is the id of the last event of the
+previous page. Besides the user and the time range, it filters on the outcome
+(``issued`` / ``denied``) and on a repository named in the request.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +28,8 @@ from regauth.store import AuditRecord, AuditStore
 from regauth.store.models_authz import AuditRow
 
 EXPORT_PAGE = 1000
+SCAN_PAGE = 500
+OUTCOMES = frozenset({"issued", "denied"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +39,17 @@ class AuditQuery:
     until: datetime | None = None
     denied: bool = False
     limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPageQuery:
+    user: str | None = None
+    outcome: str | None = None
+    repository: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after: int = 0
+    limit: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +74,12 @@ class AuditView:
     document: str  # the stored JSON document, as exported
 
 
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    items: tuple[AuditView, ...]
+    next: int | None  # the ``after`` of the next page; None: nothing more (yet)
+
+
 async def list_events(uow: UnitOfWork, actor: Actor, query: AuditQuery) -> tuple[AuditView, ...]:
     """Newest first."""
     actor.require(Permission.AUDIT_READ)
@@ -70,21 +95,34 @@ async def export_events(
 ) -> AsyncIterator[AuditView]:
     """Oldest first, every matching event (paged, so any size of log streams)."""
     actor.require(Permission.AUDIT_READ)
-    store, after = AuditStore(uow.db), 0
-    while True:
-        page = await store.page(
-            after_id=after,
-            subject=query.user,
-            since=query.since,
-            until=query.until,
-            size=EXPORT_PAGE,
-        )
-        for record in page:
+    scan = _scan(AuditStore(uow.db), 0, query.user, query.since, query.until, EXPORT_PAGE)
+    async with aclosing(scan) as records:
+        async for record in records:
             if not query.denied or record.nothing_granted or record.outcome == "denied":
                 yield _view(record)
-        if len(page) < EXPORT_PAGE:
-            return
-        after = page[-1].id
+
+
+async def query_events(uow: UnitOfWork, actor: Actor, query: AuditPageQuery) -> AuditPage:
+    """A page of ``limit`` events, oldest first, after the event ``query.after``."""
+    actor.require(Permission.AUDIT_READ)
+    require(
+        {
+            "limit": None if 1 <= query.limit <= 1000 else "limit is 1 to 1000",
+            "outcome": None
+            if query.outcome is None or query.outcome in OUTCOMES
+            else "outcome is issued or denied",
+        }
+    )
+    found: list[AuditView] = []
+    scan = _scan(AuditStore(uow.db), query.after, query.user, query.since, query.until, SCAN_PAGE)
+    async with aclosing(scan) as records:
+        async for record in records:
+            if _matches(record, query):
+                found.append(_view(record))
+                if len(found) > query.limit:
+                    break
+    items = tuple(found[: query.limit])
+    return AuditPage(items, items[-1].id if len(found) > query.limit else None)
 
 
 async def prune_events(uow: UnitOfWork, actor: Actor, cmd: PruneAudit) -> int:
@@ -96,6 +134,34 @@ async def prune_events(uow: UnitOfWork, actor: Actor, cmd: PruneAudit) -> int:
     uow.record(Change(actor, "audit:prune", "audit_events", None, after))
     await uow.commit()
     return count
+
+
+async def _scan(
+    store: AuditStore,
+    after: int,
+    user: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    size: int,
+) -> AsyncGenerator[AuditRecord, None]:
+    """Every matching record with an id above ``after``, oldest first, ``size`` a query."""
+    while True:
+        page = await store.page(after_id=after, subject=user, since=since, until=until, size=size)
+        for record in page:
+            yield record
+        if len(page) < size:
+            return
+        after = page[-1].id
+
+
+def _matches(record: AuditRecord, query: AuditPageQuery) -> bool:
+    if query.outcome is not None and record.outcome != query.outcome:
+        return False
+    if query.repository is None:
+        return True
+    view = _view(record)
+    wanted = f"repository:{query.repository}:"
+    return any(scope.startswith(wanted) for scope in view.requested)
 
 
 def _view(record: AuditRecord) -> AuditView:

@@ -10,7 +10,6 @@ from pydantic import Field
 
 from regauth.admin import Permission
 from regauth.admin import audit as uc
-from regauth.admin import audit_pages as pages
 from regauth.admin import check as checks
 from regauth.domain.policy import Grant
 from regauth.domain.scope import parse_scopes
@@ -111,11 +110,11 @@ def _audit(view: uc.AuditView) -> AuditOut:
 async def list_audit(call: Call) -> AuditPageOut:
     q = call.query(AuditQueryIn)
     await call.state.runtime.audit.flush()  # this process's buffered decisions count too
-    query = pages.AuditPageQuery(
+    query = uc.AuditPageQuery(
         q.user, q.outcome, q.repository, q.since, q.until, after=q.cursor, limit=q.limit
     )
     async with call.uow() as uow:
-        page = await pages.query_events(uow, call.actor, query)
+        page = await uc.query_events(uow, call.actor, query)
     return AuditPageOut(items=[_audit(v) for v in page.items], next=page.next)
 
 
