@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
+from regauth.config.endpoints import ClientTlsSettings
 from regauth.config.webhooks import WebhookSettings
 from regauth.domain.principal import Principal
 from regauth.errors import ConfigError
@@ -61,7 +62,12 @@ def config_path(name: str) -> str:
 
 def load_tls(name: str, settings: WebhookSettings, base_dir: Path) -> ssl.SSLContext:
     """Build the TLS context of one webhook; raise ConfigError naming the file at fault."""
-    prefix = config_path(name)
+    return client_tls(settings, base_dir, config_path(name))
+
+
+def client_tls(settings: ClientTlsSettings, base_dir: Path, prefix: str) -> ssl.SSLContext:
+    """The TLS context of an outgoing endpoint (authorization or event webhook) whose
+    settings are at ``prefix``; ConfigError names the key of the file at fault."""
     if settings.server_ca_bundle is None:
         context = httpx.create_ssl_context(trust_env=False)
     else:

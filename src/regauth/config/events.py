@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from pathlib import Path
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from regauth.config.endpoints import ClientTlsSettings, http_url
 from regauth.errors import ConfigError
 
 EVENT_TYPES = frozenset(
@@ -79,25 +78,18 @@ def resolve_secret(settings: _Secret, environ: Mapping[str, str], path: str) -> 
     return value.encode()
 
 
-class EventWebhookSettings(_Secret):
-    """``[events.webhook.NAME]``: where signed events are POSTed, and which ones."""
+class EventWebhookSettings(_Secret, ClientTlsSettings):
+    """``[events.webhook.NAME]``: where signed events are POSTed, and which ones (TLS keys:
+    :class:`~regauth.config.endpoints.ClientTlsSettings`)."""
 
     url: str
     events: tuple[str, ...] = Field(min_length=1)
     timeout_ms: int = Field(default=5000, gt=0, le=60000)
-    client_certificate_bundle: Path | None = None
-    client_private_key: Path | None = None
-    server_ca_bundle: Path | None = None
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL with a host")
-        if parts.username is not None or parts.password is not None:
-            raise ValueError("must not carry credentials")
-        return value
+        return http_url(value)
 
     @field_validator("events")
     @classmethod
@@ -112,8 +104,7 @@ class EventWebhookSettings(_Secret):
     def _shape(self) -> EventWebhookSettings:
         if not self.has_secret:
             raise ValueError("secret or secret_env is required (deliveries are signed)")
-        if (self.client_certificate_bundle is None) != (self.client_private_key is None):
-            raise ValueError("client_certificate_bundle and client_private_key go together")
+        self.check_client_pair()
         return self
 
     def wants(self, event_type: str) -> bool:

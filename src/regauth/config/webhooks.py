@@ -1,6 +1,7 @@
 """Settings of the authorization webhooks, ``[auth.webhook.NAME]`` (SPEC §4.6, seed 000).
 
-Only shapes are checked here; certificate and key files are read when the
+Only shapes are checked here; certificate and key files
+(:class:`~regauth.config.endpoints.ClientTlsSettings`) are read when the
 webhook stage is built (:meth:`regauth.authz.webhook.WebhookStage.build`),
 relative paths resolving against the configuration file's directory.
 Credentials are :class:`~pydantic.SecretStr`, so ``repr`` shows ``**********``.
@@ -9,10 +10,10 @@ Credentials are :class:`~pydantic.SecretStr`, so ``repr`` shows ``**********``.
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from regauth.config.endpoints import ClientTlsSettings, http_url
 
 _FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
 _CREDENTIAL = re.compile(r"[\x21-\x7e]+")  # visible ASCII: fits in a header, no spaces
@@ -39,28 +40,20 @@ class BasicAuthSettings(_Model):
         return value
 
 
-class WebhookSettings(_Model):
+class WebhookSettings(_Model, ClientTlsSettings):
     """One named webhook. At most one of ``bearer_token`` / ``basic_auth``."""
 
     url: str
     timeout_ms: int = Field(default=1000, gt=0, le=60000)
     bearer_token: SecretStr | None = None
     basic_auth: BasicAuthSettings | None = None
-    client_certificate_bundle: Path | None = None
-    client_private_key: Path | None = None
-    server_ca_bundle: Path | None = None
     forward_headers: tuple[str, ...] = ()
     cache_ttl: int = Field(default=60, ge=0)
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL with a host")
-        if parts.username is not None or parts.password is not None:
-            raise ValueError("must not carry credentials; use bearer_token or basic_auth")
-        return value
+        return http_url(value, "must not carry credentials; use bearer_token or basic_auth")
 
     @field_validator("bearer_token")
     @classmethod
@@ -88,6 +81,5 @@ class WebhookSettings(_Model):
     def _combinations(self) -> WebhookSettings:
         if self.bearer_token is not None and self.basic_auth is not None:
             raise ValueError("bearer_token and basic_auth cannot both be set")
-        if (self.client_certificate_bundle is None) != (self.client_private_key is None):
-            raise ValueError("client_certificate_bundle and client_private_key go together")
+        self.check_client_pair()
         return self

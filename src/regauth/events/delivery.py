@@ -61,20 +61,11 @@ class Endpoint:
 
 
 def _tls(s: EventWebhookSettings, base_dir: Path, path: str) -> ssl.SSLContext | None:
-    if s.server_ca_bundle is None and s.client_certificate_bundle is None:
+    if not s.custom_tls:
         return None
-    import httpx
+    from regauth.authz.webhook_client import client_tls
 
-    from regauth.authz.webhook_client import _identity, _trust
-
-    if s.server_ca_bundle is None:
-        context = httpx.create_ssl_context(trust_env=False)
-    else:
-        context = _trust(base_dir / s.server_ca_bundle, f"{path}.server_ca_bundle")
-    cert, key = s.client_certificate_bundle, s.client_private_key
-    if cert is not None and key is not None:
-        _identity(context, base_dir / cert, base_dir / key, path)
-    return context
+    return client_tls(s, base_dir, path)
 
 
 class DeliveryMetrics:
