@@ -12,17 +12,19 @@ answer. ``permission`` names what the caller must hold (the ``admin`` scope hold
 all); ``None`` marks a self-service operation that any signed-in local
 account may call on its own things (``/me/...``) — the use case itself checks
 whose things they are. ``public`` operations need no credentials at all.
+:func:`as_mine` makes such an operation from an admin one on a user.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from regauth.admin import Permission
+from regauth.web.api.models import TokenPath, UserPath, UserTokenPath
 
 if TYPE_CHECKING:
     from regauth.web.api.dispatch import Call
@@ -76,3 +78,40 @@ class Operation:
     @property
     def self_service(self) -> bool:
         return self.permission is None and not self.public
+
+
+USER_PATH = "/users/{name}"
+# The path parameters of an admin operation on a user, and those of its /me twin.
+_MINE: Mapping[type[BaseModel] | None, type[BaseModel] | None] = {
+    UserPath: None,
+    UserTokenPath: TokenPath,
+}
+
+
+def as_mine(
+    op: Operation,
+    operation_id: str,
+    summary: str,
+    handler: Handler,
+    links: Mapping[str, Link] | None = None,
+) -> Operation:
+    """The self-service twin of ``op``, an admin operation on ``/users/{name}…``.
+
+    The twin is ``/me…`` under the tag ``me``, without a permission (the caller's
+    own things) and without the ``name`` path parameter; its query, body and
+    answer models and its status are those of ``op``, so the two cannot drift
+    apart. ``links`` are not inherited: the admin ones name the user in the path.
+    """
+    if not op.path.startswith(USER_PATH) or op.params not in _MINE:
+        raise ValueError(f"{op.operation_id} is not an operation on a user")
+    return replace(
+        op,
+        path="/me" + op.path.removeprefix(USER_PATH),
+        operation_id=operation_id,
+        summary=summary,
+        tag="me",
+        handler=handler,
+        permission=None,
+        params=_MINE[op.params],
+        links=links or {},
+    )

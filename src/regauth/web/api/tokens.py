@@ -11,7 +11,7 @@ from regauth.admin import Permission
 from regauth.admin import tokens as uc
 from regauth.web.api.dispatch import Call
 from regauth.web.api.models import In, NameParam, Out, Query, TokenPath, UserPath, UserTokenPath
-from regauth.web.api.table import Link, Operation
+from regauth.web.api.table import Link, Operation, as_mine
 
 
 class TokenRule(In):
@@ -166,54 +166,49 @@ _REVOKE = {
 _REVOKE_MINE = {"revoke": Link("revokeMyToken", {"token_id": "$response.body#/token/id"})}
 W, R = Permission.TOKENS_WRITE, Permission.TOKENS_READ
 
+LIST_USER_TOKENS = Operation(
+    "GET", "/users/{name}/tokens", "listUserTokens", "A user's or robot's access tokens",
+    "tokens", list_pats, R, params=UserPath, query=ActiveQuery, out=TokenList,
+)  # fmt: skip
+CREATE_USER_TOKEN = Operation(
+    "POST", "/users/{name}/tokens", "createUserToken",
+    "Create an access token for a user or robot; the secret is shown once", "tokens",
+    create_pat, W, params=UserPath, body=TokenIn, out=CreatedTokenOut, status=201,
+    links=_REVOKE,
+)  # fmt: skip
+REVOKE_USER_TOKEN = Operation(
+    "DELETE", "/users/{name}/tokens/{token_id}", "revokeUserToken", "Revoke an access token",
+    "tokens", revoke_pat, W, params=UserTokenPath, out=TokenOut,
+)  # fmt: skip
+LIST_USER_REFRESH = Operation(
+    "GET", "/users/{name}/refresh-tokens", "listUserRefreshTokens",
+    "A user's refresh tokens (docker login sessions)", "tokens",
+    list_refresh, R, params=UserPath, query=ActiveQuery, out=TokenList,
+)  # fmt: skip
+REVOKE_USER_REFRESH = Operation(
+    "DELETE", "/users/{name}/refresh-tokens/{token_id}", "revokeUserRefreshToken",
+    "Revoke a refresh token", "tokens", revoke_refresh, W, params=UserTokenPath, out=TokenOut,
+)  # fmt: skip
+
 OPERATIONS = (
     Operation(
         "GET", "/tokens", "listTokens", "Every token (never a secret), with last use", "tokens",
         list_all, R, query=TokenQuery, out=TokenList,
     ),
-    Operation(
-        "GET", "/users/{name}/tokens", "listUserTokens", "A user's or robot's access tokens",
-        "tokens", list_pats, R, params=UserPath, query=ActiveQuery, out=TokenList,
+    LIST_USER_TOKENS,
+    CREATE_USER_TOKEN,
+    REVOKE_USER_TOKEN,
+    LIST_USER_REFRESH,
+    REVOKE_USER_REFRESH,
+    as_mine(LIST_USER_TOKENS, "listMyTokens", "My access tokens", my_pats),
+    as_mine(
+        CREATE_USER_TOKEN, "createMyToken", "Create an access token; the secret is shown once",
+        create_my_pat, links=_REVOKE_MINE,
     ),
-    Operation(
-        "POST", "/users/{name}/tokens", "createUserToken",
-        "Create an access token for a user or robot; the secret is shown once", "tokens",
-        create_pat, W, params=UserPath, body=TokenIn, out=CreatedTokenOut, status=201,
-        links=_REVOKE,
-    ),
-    Operation(
-        "DELETE", "/users/{name}/tokens/{token_id}", "revokeUserToken", "Revoke an access token",
-        "tokens", revoke_pat, W, params=UserTokenPath, out=TokenOut,
-    ),
-    Operation(
-        "GET", "/users/{name}/refresh-tokens", "listUserRefreshTokens",
-        "A user's refresh tokens (docker login sessions)", "tokens",
-        list_refresh, R, params=UserPath, query=ActiveQuery, out=TokenList,
-    ),
-    Operation(
-        "DELETE", "/users/{name}/refresh-tokens/{token_id}", "revokeUserRefreshToken",
-        "Revoke a refresh token", "tokens", revoke_refresh, W, params=UserTokenPath, out=TokenOut,
-    ),
-    Operation(
-        "GET", "/me/tokens", "listMyTokens", "My access tokens", "me",
-        my_pats, None, query=ActiveQuery, out=TokenList,
-    ),
-    Operation(
-        "POST", "/me/tokens", "createMyToken", "Create an access token; the secret is shown once",
-        "me", create_my_pat, None, body=TokenIn, out=CreatedTokenOut, status=201,
-        links=_REVOKE_MINE,
-    ),
-    Operation(
-        "DELETE", "/me/tokens/{token_id}", "revokeMyToken", "Revoke one of my access tokens", "me",
-        revoke_my_pat, None, params=TokenPath, out=TokenOut,
-    ),
-    Operation(
-        "GET", "/me/refresh-tokens", "listMyRefreshTokens", "My refresh tokens", "me",
-        my_refresh, None, query=ActiveQuery, out=TokenList,
-    ),
-    Operation(
-        "DELETE", "/me/refresh-tokens/{token_id}", "revokeMyRefreshToken",
-        "Revoke one of my refresh tokens", "me",
-        revoke_my_refresh, None, params=TokenPath, out=TokenOut,
+    as_mine(REVOKE_USER_TOKEN, "revokeMyToken", "Revoke one of my access tokens", revoke_my_pat),
+    as_mine(LIST_USER_REFRESH, "listMyRefreshTokens", "My refresh tokens", my_refresh),
+    as_mine(
+        REVOKE_USER_REFRESH, "revokeMyRefreshToken", "Revoke one of my refresh tokens",
+        revoke_my_refresh,
     ),
 )  # fmt: skip

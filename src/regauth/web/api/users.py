@@ -11,7 +11,7 @@ from regauth.admin import Permission
 from regauth.admin import users as uc
 from regauth.web.api.dispatch import Call
 from regauth.web.api.models import In, Name, NameParam, Out, Query, UserPath
-from regauth.web.api.table import Link, Operation
+from regauth.web.api.table import Link, Operation, as_mine
 
 Password = Annotated[str, Field(min_length=8, max_length=1024)]
 Attributes = Annotated[dict[str, str], Field(max_length=64)]
@@ -175,6 +175,11 @@ _LINKS = {
 }
 W, R = Permission.USERS_WRITE, Permission.USERS_READ
 
+SHOW_USER = Operation(
+    "GET", "/users/{name}", "showUser", "An account with its groups, tokens and lock state",
+    "users", show_user, R, params=UserPath, out=UserOut,
+)  # fmt: skip
+
 OPERATIONS = (
     Operation(
         "GET", "/users", "listUsers", "Accounts and robots by name, a page at a time", "users",
@@ -184,10 +189,7 @@ OPERATIONS = (
         "POST", "/users", "addUser", "Create a user (with a password) or a robot", "users",
         add_user, W, body=UserIn, out=UserOut, status=201, links=_LINKS,
     ),
-    Operation(
-        "GET", "/users/{name}", "showUser", "An account with its groups, tokens and lock state",
-        "users", show_user, R, params=UserPath, out=UserOut,
-    ),
+    SHOW_USER,
     Operation(
         "PATCH", "/users/{name}", "updateUser",
         "Disable, reset the password, set its expiry, attributes or groups", "users",
@@ -202,9 +204,7 @@ OPERATIONS = (
         "Remove an account: its tokens are revoked, its rules and memberships removed", "users",
         remove_user, W, params=UserPath, out=UserOut,
     ),
-    Operation(
-        "GET", "/me", "showMe", "My account", "me", show_me, None, out=UserOut,
-    ),
+    as_mine(SHOW_USER, "showMe", "My account", show_me),
     Operation(
         "POST", "/me/password", "changeMyPassword", "Change my password", "me",
         change_password, None, body=PasswordChange,
