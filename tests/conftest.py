@@ -1,12 +1,13 @@
 """Shared fixtures: a frozen clock, fast password hashing, a prepared instance, an app client,
 and the databases: ``postgres`` (one private PostgreSQL cluster per session), ``postgres_url``
 (a fresh empty database on it per test) and ``db_url``, parametrised over SQLite and
-PostgreSQL so that a test using it runs on both backends."""
+PostgreSQL so that a test using it runs on both backends (``migrated_db_url`` and ``db``,
+an open :class:`Database` on it, are migrated already)."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,6 +104,17 @@ def migrated_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(template, target)
     return f"sqlite:///{target}"
+
+
+@pytest.fixture
+async def db(migrated_db_url: str) -> AsyncIterator[Database]:
+    """A migrated database, on SQLite and on PostgreSQL (the fixture is parametrised)."""
+    database = Database(migrated_db_url)
+    database.migrate()
+    try:
+        yield database
+    finally:
+        await database.dispose()
 
 
 @dataclass

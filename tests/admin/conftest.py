@@ -1,4 +1,4 @@
-"""Fixtures of the admin layer tests: the store's migrated database and frozen clock."""
+"""Fixtures of the admin layer tests: the store's frozen clock, the migrated ``db``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 
 from regauth.admin import Actor, UnitOfWork
 from regauth.store import Database
-from tests.store.conftest import FrozenClock, anyio_backend, clock, db, db_path
+from tests.store.conftest import FrozenClock, anyio_backend, clock, db_path
 
-__all__ = ["anyio_backend", "clock", "db", "db_path"]
+__all__ = ["anyio_backend", "clock", "db_path"]
 
 
 @pytest.fixture

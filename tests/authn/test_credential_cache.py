@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import anyio
@@ -42,16 +41,6 @@ class CountingHasher(PasswordHasher):
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-async def db(migrated_db_url: str) -> AsyncIterator[Database]:
-    database = Database(migrated_db_url)
-    database.migrate()
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ and regauth shows each request; regauth's audit shows which credential was used.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import subprocess
 import time
@@ -20,8 +21,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.e2e import logins
 from tests.e2e.conftest import Launcher, RegauthServer, Registry, describe, unique
 from tests.e2e.dockerd import DockerArchive, Dockerd, build_docker_archive
+from tests.e2e.logins import ok
 from tests.e2e.token_recorder import Seen, TokenRecorder
 
 pytestmark = pytest.mark.e2e
@@ -90,21 +93,9 @@ def stack(
         recorder.close()
 
 
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, describe(result)
-    return result
-
-
 def login(stack: Stack, config: Path, user: str, secret: str) -> subprocess.CompletedProcess[str]:
-    return stack.daemon.docker(
-        "login",
-        "--username",
-        user,
-        "--password-stdin",
-        stack.registry.host,
-        config_dir=config,
-        input=secret + "\n",
-    )
+    docker = functools.partial(stack.daemon.docker, config_dir=config)
+    return logins.login(docker, stack.registry.host, user, secret)
 
 
 def tag(stack: Stack, repository: str) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e import logins
 from tests.e2e.conftest import (
     Launcher,
     RegauthServer,
@@ -30,6 +31,7 @@ from tests.e2e.conftest import (
     unique,
 )
 from tests.e2e.dockerd import build_docker_archive
+from tests.e2e.logins import ok
 from tests.e2e.oci import OciImage
 from tests.e2e.token_recorder import Seen, TokenRecorder
 
@@ -88,19 +90,8 @@ class Tool:
         )
 
     def login(self, registry: Registry, authfile: Path, user: str, password: str) -> None:
-        ok(
-            self.run(
-                "login",
-                "--tls-verify=false",
-                "--authfile",
-                str(authfile),
-                "--username",
-                user,
-                "--password-stdin",
-                registry.host,
-                input=password + "\n",
-            )
-        )
+        options = ("--tls-verify=false", "--authfile", str(authfile))
+        ok(logins.login(self.run, registry.host, user, password, *options))
 
     def push(self, image: str, ref: str, authfile: Path) -> subprocess.CompletedProcess[str]:
         return self.run(
@@ -128,11 +119,6 @@ def stack(module_launcher: Launcher) -> Iterator[Stack]:
         yield Stack(server, registry, recorder)
     finally:
         recorder.close()
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, describe(result)
-    return result
 
 
 def assert_containers_image_flow(seen: list[Seen], user: str, service: str) -> None:

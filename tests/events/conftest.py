@@ -1,30 +1,14 @@
-"""The outbox's database tests run on SQLite and on a private PostgreSQL cluster.
-
-(``tests/postgres.py`` is the cluster of the PostgreSQL test suite; once that
-suite's ``migrated_db_url`` fixture is in, ``events_db`` can use it instead.)
-"""
+"""The outbox's database tests run on SQLite and on the session's PostgreSQL cluster
+(``db`` of ``tests/conftest.py``); ``pg_events_db`` is the PostgreSQL side alone."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
 from regauth.store import Database
-from tests.postgres import PostgresCluster, PostgresMissing
-
-
-@pytest.fixture(scope="session")
-def events_postgres() -> Iterator[PostgresCluster]:
-    try:
-        cluster = PostgresCluster.start()
-    except PostgresMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+from tests.postgres import PostgresCluster
 
 
 @pytest.fixture
@@ -32,25 +16,13 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def events_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "postgresql":
-        cluster: PostgresCluster = request.getfixturevalue("events_postgres")
-        url = cluster.create_database("events")
-    else:
-        url = f"sqlite:///{tmp_path / 'events.db'}"
-    async for database in _migrated(url):
-        yield database
-
-
 @pytest.fixture
-async def pg_events_db(events_postgres: PostgresCluster) -> AsyncIterator[Database]:
-    async for database in _migrated(events_postgres.create_database("events")):
-        yield database
-
-
-async def _migrated(url: str) -> AsyncIterator[Database]:
-    database = Database(url)
+async def pg_events_db(
+    postgres: PostgresCluster, postgres_template: str
+) -> AsyncIterator[Database]:
+    database = Database(postgres.create_database("events", template=postgres_template))
     database.migrate()
-    yield database
-    await database.dispose()
+    try:
+        yield database
+    finally:
+        await database.dispose()

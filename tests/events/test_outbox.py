@@ -18,11 +18,6 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
 
 
-@pytest.fixture
-def db(events_db: Database) -> Database:
-    return events_db
-
-
 async def add(db: Database, type: str, n: int = 1) -> list[str]:
     ids = [f"{type}-{i}" for i in range(n)]
     async with db.session() as session, session.begin():

@@ -30,13 +30,13 @@ async def count(db: Database, model: type) -> int:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-async def test_a_notification_is_stored_once(events_db: Database, clock: FrozenClock) -> None:
-    events = RegistryEvents(events_db, SystemRandom())
+async def test_a_notification_is_stored_once(db: Database, clock: FrozenClock) -> None:
+    events = RegistryEvents(db, SystemRandom())
     (event,) = parse_envelope(SAMPLE)
     assert await events.record((event, event), clock.now()) == (event,)
     assert await events.record((event,), clock.now()) == ()
     for model in (RegistryEventRow, AuditRow, EventRow):
-        assert await count(events_db, model) == 1
+        assert await count(db, model) == 1
 
 
 def signed(request_id: int, decision: str = "approve") -> tuple[str, bytes]:
@@ -44,8 +44,8 @@ def signed(request_id: int, decision: str = "approve") -> tuple[str, bytes]:
     return hmac.new(SECRET, body, hashlib.sha256).hexdigest(), body
 
 
-async def test_approve_replay_expire(events_db: Database, clock: FrozenClock) -> None:
-    approvals = Approvals(events_db, clock, SystemRandom(), service="board", secrets=(SECRET,))
+async def test_approve_replay_expire(db: Database, clock: FrozenClock) -> None:
+    approvals = Approvals(db, clock, SystemRandom(), service="board", secrets=(SECRET,))
     view = await approvals.request("alice", "team/secret", ("push",), 3600, "why")
     header, body = signed(view.id)
     approved = await approvals.respond(header, body)
@@ -63,13 +63,13 @@ async def test_approve_replay_expire(events_db: Database, clock: FrozenClock) ->
     with pytest.raises(AccessConflict):
         await approvals.revoke(view.id)
     types = []
-    async with events_db.session() as session:
+    async with db.session() as session:
         types = sorted((await session.scalars(select(EventRow.type))).all())
     assert types == ["access.approved", "access.expired", "access.requested"]
 
 
-async def test_a_revoked_grant_ends_now(events_db: Database, clock: FrozenClock) -> None:
-    approvals = Approvals(events_db, clock, SystemRandom(), secrets=(SECRET,))
+async def test_a_revoked_grant_ends_now(db: Database, clock: FrozenClock) -> None:
+    approvals = Approvals(db, clock, SystemRandom(), secrets=(SECRET,))
     view = await approvals.request("alice", "team/secret", ("push",), 3600, "")
     await approvals.respond(*signed(view.id))
     clock.advance(seconds=10)

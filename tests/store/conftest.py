@@ -1,12 +1,12 @@
-"""Fixtures for the store tests: a frozen clock and a migrated database.
+"""Fixtures for the store tests: a frozen clock and the stores on the migrated ``db``.
 
-Every repository test runs twice: on a fresh SQLite file and on a fresh
-database of the session's private PostgreSQL cluster (``tests/postgres.py``).
+Every repository test runs twice (``db`` of ``tests/conftest.py``): on a fresh
+SQLite file and on a fresh database of the session's private PostgreSQL
+cluster (``tests/postgres.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,17 +42,6 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "regauth.db"
-
-
-@pytest.fixture
-async def db(migrated_db_url: str) -> AsyncIterator[Database]:
-    """A migrated database, on SQLite and on PostgreSQL (the fixture is parametrised)."""
-    database = Database(migrated_db_url)
-    database.migrate()
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 @pytest.fixture
