@@ -6,13 +6,14 @@ from datetime import timedelta
 
 import pytest
 
-from regauth.admin import Actor, UnitOfWork
+from regauth.admin import Actor, Permission, UnitOfWork
 from regauth.admin.users import (
     AddUser,
     ChangePassword,
     ListUsers,
     UpdateUser,
     add_user,
+    all_users,
     change_own_password,
     list_users,
     show_me,
@@ -45,6 +46,13 @@ async def test_pages(db: Database, clock: FrozenClock, console: Actor) -> None:
     async with UnitOfWork(db, clock) as uow:
         with pytest.raises(AdminInvalid):
             await list_users(uow, console, ListUsers(limit=0))
+    async with UnitOfWork(db, clock) as uow:
+        every = await all_users(uow, console)
+    assert [u.name for u in every] == ["a", "b", "c", "d"]
+    reader = Actor("apikey", "viewer", permissions=frozenset({Permission.GROUPS_READ}))
+    async with UnitOfWork(db, clock) as uow:
+        with pytest.raises(AdminForbidden):
+            await all_users(uow, reader)
 
 
 async def test_update(db: Database, clock: FrozenClock, console: Actor) -> None:
