@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from regauth.ports import Clock
 from regauth.store.database import Database
 
 
@@ -51,3 +53,17 @@ class Sessions:
             # Flushed here, so a unique-constraint error surfaces inside the
             # repository method (as Conflict), as it does with its own commit.
             await self._session.flush()
+
+
+class Repository:
+    """The base of a repository: on a database (its own session per call) or
+    :meth:`within` a caller's session."""
+
+    def __init__(self, db: Database | Sessions, clock: Clock) -> None:
+        self._tx = db if isinstance(db, Sessions) else Sessions(db)
+        self._clock = clock
+
+    @classmethod
+    def within(cls, session: AsyncSession, clock: Clock) -> Self:
+        """This repository inside a caller's transaction (it never commits)."""
+        return cls(Sessions(None, session), clock)

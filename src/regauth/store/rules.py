@@ -11,15 +11,12 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Self
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from regauth.ports import Clock
 from regauth.store import _queries as q
-from regauth.store._session import Sessions
-from regauth.store.database import Database
+from regauth.store._session import Repository
 from regauth.store.errors import NotFound
 from regauth.store.models import Group, User
 from regauth.store.models_authz import RuleRow
@@ -55,16 +52,7 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(part for part in text.split(",") if part)
 
 
-class RuleStore:
-    def __init__(self, db: Database | Sessions, clock: Clock) -> None:
-        self._tx = db if isinstance(db, Sessions) else Sessions(db)
-        self._clock = clock
-
-    @classmethod
-    def within(cls, session: AsyncSession, clock: Clock) -> Self:
-        """This repository inside a caller's transaction (it never commits)."""
-        return cls(Sessions(None, session), clock)
-
+class RuleStore(Repository):
     async def add(
         self,
         *,

@@ -15,16 +15,13 @@ import builtins
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Self, cast
+from typing import Any, cast
 
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from regauth.ports import Clock
 from regauth.store import _queries as q
-from regauth.store._session import Sessions
-from regauth.store.database import Database
+from regauth.store._session import Repository
 from regauth.store.errors import Conflict, NotFound
 from regauth.store.models import Group, Membership, User
 from regauth.store.records import UserRecord
@@ -54,17 +51,8 @@ def _attributes(text: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
-class UserStore:
+class UserStore(Repository):
     """Local accounts (``kind`` is ``"user"`` or ``"robot"``) and their groups."""
-
-    def __init__(self, db: Database | Sessions, clock: Clock) -> None:
-        self._tx = db if isinstance(db, Sessions) else Sessions(db)
-        self._clock = clock
-
-    @classmethod
-    def within(cls, session: AsyncSession, clock: Clock) -> Self:
-        """This repository inside a caller's transaction (it never commits)."""
-        return cls(Sessions(None, session), clock)
 
     async def add(
         self,
@@ -147,17 +135,8 @@ class UserStore:
                 raise NotFound(f"user {name!r} not found")
 
 
-class GroupStore:
+class GroupStore(Repository):
     """Groups and their members."""
-
-    def __init__(self, db: Database | Sessions, clock: Clock) -> None:
-        self._tx = db if isinstance(db, Sessions) else Sessions(db)
-        self._clock = clock
-
-    @classmethod
-    def within(cls, session: AsyncSession, clock: Clock) -> Self:
-        """This repository inside a caller's transaction (it never commits)."""
-        return cls(Sessions(None, session), clock)
 
     async def add(self, name: str) -> None:
         try:
