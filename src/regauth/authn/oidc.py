@@ -30,14 +30,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from urllib.parse import urlsplit
 
 import httpx
 from jwt import PyJWS
 from jwt.exceptions import PyJWTError
 
+from regauth.authn.discovery import discovered_url, discovery_document
 from regauth.authn.dpop import MemoryReplayCache, ProofFacts, ReplayCache, check_binding
-from regauth.authn.jwks import FetchFailed, JwksCache, fetch_json
+from regauth.authn.jwks import FetchFailed, JwksCache
 from regauth.authn.oidc_claims import (
     build_principal,
     check_registered_claims,
@@ -253,20 +253,8 @@ async def _start_issuer(
 async def _discover(settings: OidcIssuerSettings, http: httpx.AsyncClient, path: str) -> str:
     """The ``jwks_uri`` of the discovery document, which must name our issuer."""
     url = settings.discovery_url or ""
-    try:
-        document = await fetch_json(http, url)
-    except FetchFailed as exc:
-        raise ConfigError(f"OIDC discovery from {url} failed: {exc}", path=path) from None
-    if document.get("issuer") != settings.issuer:
-        raise ConfigError(
-            f"the discovery document names issuer {document.get('issuer')!r}, "
-            f"not the configured {settings.issuer!r}",
-            path=path,
-        )
-    jwks_uri = document.get("jwks_uri")
-    if not isinstance(jwks_uri, str) or urlsplit(jwks_uri).scheme not in ("http", "https"):
-        raise ConfigError(f"the discovery document at {url} has no usable jwks_uri", path=path)
-    return jwks_uri
+    document = await discovery_document(http, url, settings.issuer, path=path, issuer_path=path)
+    return discovered_url(document, "jwks_uri", url, path)
 
 
 def _refuse_duplicates(issuers: Sequence[Issuer]) -> None:

@@ -34,7 +34,8 @@ import httpx
 from jwt import PyJWS
 from jwt.exceptions import PyJWTError
 
-from regauth.authn.jwks import FetchFailed, JwksCache, fetch_json
+from regauth.authn.discovery import discovered_url, discovery_document
+from regauth.authn.jwks import FetchFailed, JwksCache
 from regauth.authn.oidc_claims import check_registered_claims, groups_of, split_unverified
 from regauth.config.ui import UiOidcSettings
 from regauth.domain.principal import Principal
@@ -258,20 +259,11 @@ def _secret(settings: UiOidcSettings, base_dir: Path) -> str | None:
 
 async def _discover(settings: UiOidcSettings, http: httpx.AsyncClient) -> tuple[str, str, str]:
     url = settings.discovery
-    try:
-        document = await fetch_json(http, url)
-    except FetchFailed as exc:
-        raise ConfigError(f"OIDC discovery from {url} failed: {exc}", path=PATH) from None
-    if document.get("issuer") != settings.issuer:
-        raise ConfigError(
-            f"the discovery document names issuer {document.get('issuer')!r}, "
-            f"not the configured {settings.issuer!r}",
-            path=f"{PATH}.issuer",
-        )
-    found = []
-    for member in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
-        value = document.get(member)
-        if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https"):
-            raise ConfigError(f"the discovery document at {url} has no usable {member}", path=PATH)
-        found.append(value)
-    return found[0], found[1], found[2]
+    document = await discovery_document(
+        http, url, settings.issuer, path=PATH, issuer_path=f"{PATH}.issuer"
+    )
+    authorize, token, jwks = (
+        discovered_url(document, member, url, PATH)
+        for member in ("authorization_endpoint", "token_endpoint", "jwks_uri")
+    )
+    return authorize, token, jwks
