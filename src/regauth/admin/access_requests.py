@@ -25,6 +25,7 @@ from sqlalchemy import select
 from regauth.admin.actor import Actor, Permission
 from regauth.admin.uow import Change, UnitOfWork
 from regauth.admin.validation import require
+from regauth.config.events import ApprovalSettings
 from regauth.errors import AccessNotFound, AdminConflict
 from regauth.events import approvals
 from regauth.events.approvals import ACTIONS, AccessRequestView, Decision
@@ -42,6 +43,10 @@ class AccessPolicy:
     enabled: bool = False
     max_duration: int = 7 * 86400
     service: str = "approval-service"
+
+    @classmethod
+    def of(cls, approval: ApprovalSettings) -> AccessPolicy:
+        return cls(approval.enabled, approval.max_duration, approval.service)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,7 @@ class DecideAccessRequest:
 @dataclass(frozen=True, slots=True)
 class AccessRequestId:
     request_id: int
+    user: str | None = None  # given: only a request of this user is found ("my requests")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,10 +177,13 @@ async def revoke_access_request(
 ) -> AccessRequestView:
     """End a pending request or a live grant now; the requester may withdraw their own."""
     require({"request_id": _id_problem(cmd.request_id)})
-    if not actor.holds(Permission.ACCESS_WRITE):
-        found = await approvals.get_request(uow.session, cmd.request_id)
-        if found is None or not _own(actor, found.subject):
-            actor.require(Permission.ACCESS_WRITE)  # the same answer whether it exists or not
+    found = await approvals.get_request(uow.session, cmd.request_id)
+    if cmd.user is not None and (found is None or found.subject != cmd.user):
+        raise AccessNotFound(f"no access request #{cmd.request_id} of {cmd.user}")
+    if not actor.holds(Permission.ACCESS_WRITE) and (
+        found is None or not _own(actor, found.subject)
+    ):
+        actor.require(Permission.ACCESS_WRITE)  # the same answer whether it exists or not
     before = await _get(uow, cmd.request_id)
     view = await approvals.revoke(uow.session, cmd.request_id, uow.clock.now(), uow.event_id())
     uow.record(Change(actor, "access:revoke", f"#{view.id}", before.document(), view.document()))

@@ -22,8 +22,7 @@ def command() -> None:
 def _policy(cli: CliContext) -> AccessPolicy:
     from regauth.admin.access_requests import AccessPolicy
 
-    a = cli.settings.events.approval
-    return AccessPolicy(a.enabled, a.max_duration, a.service)
+    return AccessPolicy.of(cli.settings.events.approval)
 
 
 def parse_duration(text: str) -> int:
