@@ -175,6 +175,8 @@ async def test_what_a_plain_account_may_not_do(
         ),
         (RequestAccess("alice", "team/x", ("pull",), 0), "duration_seconds", "between 1 and 3600"),
         (RequestAccess("alice", "team/x", ("pull",), 60, "x" * 1025), "reason", "longer than 1024"),
+        (RequestAccess("alice", "team/x", ("pull",), 60, "a\x00b"), "reason", "no control"),
+        (RequestAccess("alice", "team\x00/x", ("pull",), 60), "repository", "one repository"),
     ],
 )
 async def test_invalid_requests_name_the_field_and_store_nothing(
@@ -243,3 +245,15 @@ async def test_registry_events_of_one_repository(
         with pytest.raises(AdminInvalid):
             await list_registry_events(uow, console, RegistryEventsQuery("", 10))
     assert [(e.id, e.action) for e in events] == [("e1", "pull"), ("e0", "push")]
+
+
+async def test_a_user_name_with_a_nul_is_refused_not_looked_up(
+    db: Database, clock: FrozenClock, console: Actor
+) -> None:
+    bad = RequestAccess("al\x00ice", "team/x", ("pull",), 60)
+    async with UnitOfWork(db, clock) as uow:
+        with pytest.raises(AdminInvalid) as caught:
+            await request_access(uow, console, bad, ON)
+        assert "a user name" in caught.value.fields["user"]
+        with pytest.raises(AdminInvalid):
+            await list_access_requests(uow, console, ListAccessRequests("al\x00ice", "bogus"))

@@ -241,6 +241,14 @@ async def _get(uow: UnitOfWork, request_id: int) -> AccessRequestView:
     return current(found, uow.clock.now())
 
 
+def _reason_problem(reason: str) -> str | None:
+    if len(reason) > MAX_REASON:
+        return f"the reason is longer than {MAX_REASON} characters"
+    if not all(c.isprintable() or c in "\n\t" for c in reason.replace("\r\n", "\n")):
+        return "the reason is text (no control characters)"
+    return None
+
+
 def _user_problem(user: str) -> str | None:
     """A local name, or the subject an identity provider gave (not only our name grammar)."""
     if not user or len(user) > MAX_REPOSITORY or not user.isprintable():
@@ -272,8 +280,6 @@ def _problems(cmd: RequestAccess, max_duration: int) -> dict[str, str | None]:
         "duration_seconds": None
         if 1 <= cmd.duration_seconds <= max_duration
         else f"the duration must be between 1 and {max_duration} seconds",
-        "reason": None
-        if len(cmd.reason) <= MAX_REASON
-        else f"the reason is longer than {MAX_REASON} characters",
+        "reason": _reason_problem(cmd.reason),
     }
     return problems
