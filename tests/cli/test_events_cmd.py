@@ -149,3 +149,18 @@ def test_a_request_without_the_approval_callback_is_refused(tmp_path: Path) -> N
     args = ["access", "request", "--user", "alice", "--repo", "team/x"]
     refused = run([*cfg(tmp_path / "v"), *args])
     assert refused.exit_code == 2 and "enable the approval callback" in refused.output
+
+
+def test_access_approve_and_deny_from_the_console(home: Path) -> None:
+    base = [*cfg(home), "access", "request", "--user", "alice", "--repo", "team/x"]
+    ok(run([*base, "--for", "30m"]))
+    ok(run([*base, "--reason", "second"]))
+    approved = ok(run([*cfg(home), "access", "approve", "1"]))
+    assert approved.startswith("#1 ") and "approved" in approved and " until " in approved
+    assert "denied" in ok(run([*cfg(home), "access", "deny", "2"]))
+    again = run([*cfg(home), "access", "deny", "1"])
+    assert again.exit_code == 2 and "already approved" in again.output
+    missing = run([*cfg(home), "access", "approve", "9"])
+    assert missing.exit_code == 2 and "no access request #9" in missing.output
+    listed = ok(run([*cfg(home), "access", "list", "--state", "approved"]))
+    assert listed.startswith("#1 ") and "#2" not in listed

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 @click.group("access")
 def command() -> None:
-    """Request, list and revoke temporary access."""
+    """Request, list, approve, deny and revoke temporary access."""
 
 
 def _policy(cli: CliContext) -> AccessPolicy:
