@@ -124,7 +124,8 @@ def test_events_list_dead_retry(home: Path) -> None:
         db = Database(settings.database_url)
         outbox = Outbox(db)
         now = SystemClock().now()
-        await outbox.route(lambda _t: ["sink"], now)
+        # the request's access.requested (its admin.access:request record goes nowhere here)
+        await outbox.route(lambda t: ["sink"] if t.startswith("access.") else [], now)
         (item,) = await outbox.claim(now, timedelta(seconds=60), "c", 10)
         await outbox.settle(item, now=now, delivered=False, retry_at=None, error="HTTP 500")
         await db.dispose()
@@ -148,3 +149,18 @@ def test_a_request_without_the_approval_callback_is_refused(tmp_path: Path) -> N
     args = ["access", "request", "--user", "alice", "--repo", "team/x"]
     refused = run([*cfg(tmp_path / "v"), *args])
     assert refused.exit_code == 2 and "enable the approval callback" in refused.output
+
+
+def test_access_approve_and_deny_from_the_console(home: Path) -> None:
+    base = [*cfg(home), "access", "request", "--user", "alice", "--repo", "team/x"]
+    ok(run([*base, "--for", "30m"]))
+    ok(run([*base, "--reason", "second"]))
+    approved = ok(run([*cfg(home), "access", "approve", "1"]))
+    assert approved.startswith("#1 ") and "approved" in approved and " until " in approved
+    assert "denied" in ok(run([*cfg(home), "access", "deny", "2"]))
+    again = run([*cfg(home), "access", "deny", "1"])
+    assert again.exit_code == 2 and "already approved" in again.output
+    missing = run([*cfg(home), "access", "approve", "9"])
+    assert missing.exit_code == 2 and "no access request #9" in missing.output
+    listed = ok(run([*cfg(home), "access", "list", "--state", "approved"]))
+    assert listed.startswith("#1 ") and "#2" not in listed

@@ -46,6 +46,8 @@ COMMITTED = frozenset(
         "admin-audit",
         "check-access",
         "setup",
+        "access-requests",
+        "admin-access",
     }
 )
 

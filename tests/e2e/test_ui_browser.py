@@ -7,11 +7,15 @@
 - an admin adds a user and a rule, sees the lint warning of a shadowed rule next to it,
   and Check access names the deciding rule;
 - "Sign in with Test IdP" against the suite's oidc-provider;
+- a user requests temporary push access, an admin approves it, the user sees "approved
+  until …", skopeo pushes, and the admin sees the registry's push event for the repository;
+- Users filtered by group; Registry setup shows the notifications block with its header;
 - every page is photographed at desktop and phone width (``shoot``).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -47,13 +51,24 @@ actions = ["pull", "push"]
 """
 # The revocation reaches the token cache of the serving process within this bound.
 CACHE_SECONDS = 1.0
+NOTIFY_SECRET = "ui-e2e-notify-secret"
+EVENTS = f"""
+[events.registry]
+secret = "{NOTIFY_SECRET}"
+header = "X-Regauth-Notify"
+
+[events.approval]
+enabled = true
+secret = "ui-e2e-approval-secret"
+
+"""
 
 
 def ui_config(issuer: Idp) -> str:
     return (
         '[ui]\nregistry = "registry.example"\n'
         f'[ui.oidc]\nissuer = "{issuer.issuer}"\nlabel = "Test IdP"\nclient_id = "regauth-ui"\n'
-        'client_secret = "regauth-ui-secret"\ngroups_claim = "groups"\n\n'
+        'client_secret = "regauth-ui-secret"\ngroups_claim = "groups"\n\n' + EVENTS
     )
 
 
@@ -63,7 +78,8 @@ def stack(module_launcher: Launcher, idp: Idp) -> tuple[RegauthServer, Registry]
         rules_toml=ui_config(idp) + RULES,
         users=[("alice", "alice-pw", ()), ("bob", "bob-pw", ())],
     )
-    return server, module_launcher.registry(server)
+    block = server.run_cli("registry-config", "--only-notifications").stdout
+    return server, module_launcher.registry(server, notifications=block)
 
 
 def sign_in(page: Page, server: RegauthServer, user: str, password: str) -> None:
@@ -188,6 +204,11 @@ def test_admin_adds_a_user_and_rules_sees_the_lint_and_checks_access(
         expect(page.get_by_role("heading", name="dave")).to_be_visible()
         expect(page.get_by_role("status")).to_have_text("Saved.")
         shoot(page, screenshot_dir, "admin-users")
+        page.get_by_label("Find a user").fill("")
+        page.get_by_label("Group", exact=True).select_option("dev")
+        page.get_by_role("button", name="Search").click()
+        users = page.get_by_role("table").locator("tbody tr td:first-child")
+        expect(users).to_have_text(["dave"])  # alice, bob and admin are in no group dev
 
         page.get_by_role("navigation", name="Administration").get_by_role(
             "link", name="Rules"
@@ -229,6 +250,9 @@ def test_admin_adds_a_user_and_rules_sees_the_lint_and_checks_access(
         shoot(page, screenshot_dir, "admin-audit")
         page.get_by_role("link", name="Registry setup").click()
         expect(page.locator("#token-block-1")).to_contain_text(f"realm: {server.base_url}/token")
+        block = page.locator("#notifications-block")
+        expect(block).to_contain_text(f'X-Regauth-Notify: ["{NOTIFY_SECRET}"]')
+        expect(block).to_contain_text(f'url: "{server.base_url}/events/registry"')
         shoot(page, screenshot_dir, "setup")
     finally:
         ctx.close()
@@ -266,3 +290,64 @@ def test_sign_in_with_the_test_idp(
     page.get_by_role("link", name="What can I do?").first.click()
     expect(page.get_by_role("main")).to_contain_text("carol/**")
     shoot(page, screenshot_dir, "what-can-i-do")
+
+
+def test_requested_access_approved_by_an_admin_allows_a_push(
+    browser: Browser,
+    stack: tuple[RegauthServer, Registry],
+    oci_image: ImageFactory,
+    screenshot_dir: Path,
+) -> None:
+    server, registry = stack
+    repository = unique("team/hotfix")
+    user, admin = new_context(browser), new_context(browser)
+    try:
+        page = user.new_page()
+        sign_in(page, server, "alice", "alice-pw")
+        page.get_by_role("navigation", name="Main").get_by_role(
+            "link", name="Access requests"
+        ).click()
+        page.get_by_label("Repository").fill(repository)
+        page.get_by_label("For", exact=True).select_option("30")
+        page.get_by_label("pull", exact=True).check()  # a push reads blobs too
+        page.get_by_label("push", exact=True).check()
+        page.get_by_label("Reason").fill("hotfix for the incident")
+        page.get_by_role("button", name="Request access").click()
+        expect(page.get_by_role("status")).to_have_text("Your request was sent to the approver.")
+        row = page.get_by_role("row").filter(has_text=repository)
+        expect(row).to_contain_text("pending")
+        shoot(page, screenshot_dir, "access-requests")
+        denied = skopeo_push(oci_image(), registry, repository, "alice:alice-pw")
+        assert denied.returncode != 0 and "denied" in denied.stderr, describe(denied)
+
+        desk = admin.new_page()
+        sign_in(desk, server, "admin", ADMIN_PASSWORD)
+        desk.goto(f"{server.base_url}/ui/admin/access")
+        pending = desk.get_by_role("row").filter(has_text=repository)
+        expect(pending).to_contain_text("hotfix for the incident")
+        pending.get_by_role("button", name="Approve").click()
+        expect(desk.get_by_role("status")).to_have_text("Saved.")
+        expect(desk.get_by_role("row").filter(has_text=repository)).to_contain_text(
+            "approved until"
+        )
+
+        page.reload()
+        expect(page.get_by_role("row").filter(has_text=repository)).to_contain_text(
+            re.compile(r"approved until \d{4}-\d\d-\d\d \d\d:\d\d UTC\s+by admin")
+        )
+        time.sleep(CACHE_SECONDS + 0.3)  # the grants cache of the serving process
+        pushed = skopeo_push(oci_image(), registry, repository, "alice:alice-pw")
+        assert pushed.returncode == 0, describe(pushed)
+
+        desk.get_by_role("link", name=repository).click()
+        events = desk.get_by_role("region", name=f"Registry events for {repository}")
+        for _ in range(50):  # the registry notifies asynchronously
+            if events.get_by_role("row").filter(has_text="push").count():
+                break
+            time.sleep(0.2)
+            desk.reload()
+        expect(events.get_by_role("row").filter(has_text="push").first).to_contain_text("alice")
+        shoot(desk, screenshot_dir, "admin-access")
+    finally:
+        user.close()
+        admin.close()

@@ -31,6 +31,8 @@ class Permission(StrEnum):
     AUDIT_WRITE = "audit:write"
     CONFIG_READ = "config:read"
     CHECK = "check:run"
+    ACCESS_READ = "access:read"
+    ACCESS_WRITE = "access:write"
 
 
 ACTOR_KINDS = frozenset({"console", "user", "apikey", "oidc"})

@@ -104,6 +104,10 @@ class UnitOfWork:
         if isinstance(exc, Conflict):
             raise AdminConflict(str(exc)) from None
 
+    def event_id(self) -> str:
+        """A fresh outbox event id (for events a use case adds besides its change's)."""
+        return self._event_ids()
+
     def record(self, change: Change) -> None:
         """Add the ``changes`` row and its ``admin.<kind>`` outbox event to this
         transaction (both written only by :meth:`commit`, or neither): webhooks

@@ -1,23 +1,28 @@
-"""``regauth access request|list|revoke``: temporary access approved by an external service."""
+"""``regauth access request|list|approve|deny|revoke``: temporary access (a thin caller of
+regauth.admin.access_requests; the approval service decides through its signed callback)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
 from regauth.cli.context import CliContext, pass_cli
-from regauth.events.approvals import AccessRequestView, Approvals
-from regauth.ports import SystemRandom
-from regauth.store import Database
+
+if TYPE_CHECKING:
+    from regauth.admin.access_requests import AccessPolicy
+    from regauth.events.approvals import AccessRequestView
 
 
 @click.group("access")
 def command() -> None:
-    """Request, list and revoke temporary access."""
+    """Request, list, approve, deny and revoke temporary access."""
 
 
-def _approvals(cli: CliContext, db: Database) -> Approvals:
-    a = cli.settings.events.approval
-    return Approvals(db, cli.clock, SystemRandom(), service=a.service, max_duration=a.max_duration)
+def _policy(cli: CliContext) -> AccessPolicy:
+    from regauth.admin.access_requests import AccessPolicy
+
+    return AccessPolicy.of(cli.settings.events.approval)
 
 
 def parse_duration(text: str) -> int:
@@ -54,13 +59,14 @@ def request(
         raise click.UsageError(
             "nobody would answer: enable the approval callback ([events.approval] enabled = true)"
         )
+    from regauth.admin.access_requests import RequestAccess, request_access
+
     seconds = parse_duration(duration)
     wanted = tuple(a.strip() for a in actions.split(",") if a.strip())
-
-    async def run(db: Database) -> AccessRequestView:
-        return await _approvals(cli, db).request(subject, repository, wanted, seconds, reason)
-
-    click.echo(_line(cli.run_db(run)))
+    cmd = RequestAccess(subject, repository, wanted, seconds, reason)
+    click.echo(
+        _line(cli.run_admin(lambda uow, actor: request_access(uow, actor, cmd, _policy(cli))))
+    )
 
 
 @command.command("list")
@@ -74,11 +80,10 @@ def request(
 @pass_cli
 def list_requests(cli: CliContext, subject: str | None, state: str | None, limit: int) -> None:
     """Newest first."""
+    from regauth.admin.access_requests import ListAccessRequests, list_access_requests
 
-    async def run(db: Database) -> list[AccessRequestView]:
-        return await _approvals(cli, db).list(subject=subject, state=state, limit=limit)
-
-    for view in cli.run_db(run):
+    cmd = ListAccessRequests(subject, state, limit)
+    for view in cli.run_admin(lambda uow, actor: list_access_requests(uow, actor, cmd)):
         click.echo(_line(view))
 
 
@@ -87,8 +92,30 @@ def list_requests(cli: CliContext, subject: str | None, state: str | None, limit
 @pass_cli
 def revoke(cli: CliContext, request_id: int) -> None:
     """End a request or a grant now (access.revoked is emitted)."""
+    from regauth.admin.access_requests import AccessRequestId, revoke_access_request
 
-    async def run(db: Database) -> AccessRequestView:
-        return await _approvals(cli, db).revoke(request_id)
+    cmd = AccessRequestId(request_id)
+    click.echo(_line(cli.run_admin(lambda uow, actor: revoke_access_request(uow, actor, cmd))))
 
-    click.echo(_line(cli.run_db(run)))
+
+@command.command("approve")
+@click.argument("request_id", type=int)
+@pass_cli
+def approve(cli: CliContext, request_id: int) -> None:
+    """Approve a pending request yourself: a grant from now on (access.approved is emitted)."""
+    _decide(cli, request_id, "approve")
+
+
+@command.command("deny")
+@click.argument("request_id", type=int)
+@pass_cli
+def deny(cli: CliContext, request_id: int) -> None:
+    """Deny a pending request (access.denied is emitted)."""
+    _decide(cli, request_id, "deny")
+
+
+def _decide(cli: CliContext, request_id: int, decision: str) -> None:
+    from regauth.admin.access_requests import DecideAccessRequest, decide_access_request
+
+    cmd = DecideAccessRequest(request_id, decision)
+    click.echo(_line(cli.run_admin(lambda uow, actor: decide_access_request(uow, actor, cmd))))

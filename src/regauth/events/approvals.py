@@ -138,33 +138,22 @@ class Approvals:
         self._max_duration = max_duration
         self._notify = notify
 
-    async def _emit(self, session: AsyncSession, type: str, view: AccessRequestView) -> None:
-        event_id = self._random.token_hex(16)
-        await enqueue(session, type, view.document(), at=self._clock.now(), event_id=event_id)
-
     async def request(
         self, subject: str, repository: str, actions: tuple[str, ...], duration: int, reason: str
     ) -> AccessRequestView:
         """Store a request and emit ``access.requested`` (both or neither)."""
         _check_request(subject, repository, actions, duration, reason, self._max_duration)
-        now = self._clock.now()
-        row = AccessRequestRow(
-            subject=subject,
-            repository=repository,
-            actions=",".join(actions),
-            duration_seconds=duration,
-            reason=reason,
-            state="requested",
-            requested_at=now,
-            decided_at=None,
-            decided_by="",
-            expires_at=None,
-        )
         async with self._db.session() as session, session.begin():
-            session.add(row)
-            await session.flush()
-            view = _view(row)
-            await self._emit(session, "access.requested", view)
+            view = await add_request(
+                session,
+                self._clock.now(),
+                self._random.token_hex(16),
+                subject,
+                repository,
+                actions,
+                duration,
+                reason,
+            )
         self._notify()
         return view
 
@@ -201,34 +190,11 @@ class Approvals:
     async def _decide(
         self, session: AsyncSession, decision: Decision, now: datetime
     ) -> AccessRequestView:
-        row = await session.get(AccessRequestRow, decision.request_id, with_for_update=True)
-        if row is None:
-            raise AccessNotFound(f"no access request #{decision.request_id}")
-        if row.state != "requested":
-            raise AccessConflict(f"access request #{row.id} is already {row.state}")
-        row.state = decision.state
-        row.decided_at = now
-        row.decided_by = decision.approver or self._service
-        if decision.state == "approved":
-            row.expires_at = now + timedelta(seconds=row.duration_seconds)
-        await session.flush()
-        view = _view(row)
-        await self._emit(session, f"access.{decision.state}", view)
-        return view
+        return await decide(session, decision, now, self._random.token_hex(16), self._service)
 
     async def revoke(self, request_id: int) -> AccessRequestView:
-        now = self._clock.now()
         async with self._db.session() as session, session.begin():
-            row = await session.get(AccessRequestRow, request_id, with_for_update=True)
-            if row is None:
-                raise AccessNotFound(f"no access request #{request_id}")
-            if row.state not in ("requested", "approved"):
-                raise AccessConflict(f"access request #{row.id} is already {row.state}")
-            row.state, row.decided_at = "revoked", row.decided_at or now
-            row.expires_at = min(row.expires_at, now) if row.expires_at else None
-            await session.flush()
-            view = _view(row)
-            await self._emit(session, "access.revoked", view)
+            view = await revoke(session, request_id, self._clock.now(), self._random.token_hex(16))
         self._notify()
         return view
 
@@ -243,7 +209,7 @@ class Approvals:
             )
             rows = (await session.scalars(stmt)).all()
             for row in rows:
-                await self._emit(session, "access.expired", _view(row))
+                await _emit(session, "access.expired", _view(row), now, self._random.token_hex(16))
             await session.execute(
                 delete(CallbackSignatureRow).where(CallbackSignatureRow.expires_at < now)
             )
@@ -252,13 +218,8 @@ class Approvals:
     async def list(
         self, *, subject: str | None = None, state: str | None = None, limit: int = 100
     ) -> builtins.list[AccessRequestView]:
-        stmt = select(AccessRequestRow).order_by(AccessRequestRow.id.desc()).limit(limit)
-        if subject is not None:
-            stmt = stmt.where(AccessRequestRow.subject == subject)
-        if state is not None:
-            stmt = stmt.where(AccessRequestRow.state == state)
         async with self._db.session() as session:
-            return [_view(r) for r in (await session.scalars(stmt)).all()]
+            return await list_requests(session, subject=subject, state=state, limit=limit)
 
     async def live(self, now: datetime) -> dict[str, tuple[TemporaryGrant, ...]]:
         """Every live grant by subject, for the token pipeline."""
@@ -271,6 +232,103 @@ class Approvals:
         for row in rows:
             found.setdefault(row.subject, []).append(grant(_view(row)))
         return {subject: tuple(items) for subject, items in found.items()}
+
+
+# The changes themselves, inside the caller's transaction: the callback above and the
+# administration layer (regauth.admin.access_requests) both call these.
+
+
+async def _emit(
+    session: AsyncSession, type: str, view: AccessRequestView, at: datetime, event_id: str
+) -> None:
+    await enqueue(session, type, view.document(), at=at, event_id=event_id)
+
+
+async def add_request(
+    session: AsyncSession,
+    now: datetime,
+    event_id: str,
+    subject: str,
+    repository: str,
+    actions: tuple[str, ...],
+    duration: int,
+    reason: str,
+) -> AccessRequestView:
+    """Store a (validated) request and its ``access.requested`` event."""
+    row = AccessRequestRow(
+        subject=subject,
+        repository=repository,
+        actions=",".join(actions),
+        duration_seconds=duration,
+        reason=reason,
+        state="requested",
+        requested_at=now,
+        decided_at=None,
+        decided_by="",
+        expires_at=None,
+    )
+    session.add(row)
+    await session.flush()
+    view = _view(row)
+    await _emit(session, "access.requested", view, now, event_id)
+    return view
+
+
+async def get_request(session: AsyncSession, request_id: int) -> AccessRequestView | None:
+    row = await session.get(AccessRequestRow, request_id)
+    return _view(row) if row is not None else None
+
+
+async def decide(
+    session: AsyncSession, decision: Decision, now: datetime, event_id: str, service: str
+) -> AccessRequestView:
+    """Approve (a grant for ``duration`` seconds from now) or deny a pending request."""
+    row = await session.get(AccessRequestRow, decision.request_id, with_for_update=True)
+    if row is None:
+        raise AccessNotFound(f"no access request #{decision.request_id}")
+    if row.state != "requested":
+        raise AccessConflict(f"access request #{row.id} is already {row.state}")
+    row.state = decision.state
+    row.decided_at = now
+    row.decided_by = decision.approver or service
+    if decision.state == "approved":
+        row.expires_at = now + timedelta(seconds=row.duration_seconds)
+    await session.flush()
+    view = _view(row)
+    await _emit(session, f"access.{decision.state}", view, now, event_id)
+    return view
+
+
+async def revoke(
+    session: AsyncSession, request_id: int, now: datetime, event_id: str
+) -> AccessRequestView:
+    """End a pending request or a live grant now."""
+    row = await session.get(AccessRequestRow, request_id, with_for_update=True)
+    if row is None:
+        raise AccessNotFound(f"no access request #{request_id}")
+    if row.state not in ("requested", "approved") or (
+        row.expires_at is not None and row.expires_at <= now
+    ):
+        state = "expired" if row.state == "approved" else row.state
+        raise AccessConflict(f"access request #{row.id} is already {state}")
+    row.state, row.decided_at = "revoked", row.decided_at or now
+    row.expires_at = min(row.expires_at, now) if row.expires_at else None
+    await session.flush()
+    view = _view(row)
+    await _emit(session, "access.revoked", view, now, event_id)
+    return view
+
+
+async def list_requests(
+    session: AsyncSession, *, subject: str | None = None, state: str | None = None, limit: int = 100
+) -> list[AccessRequestView]:
+    """Newest first."""
+    stmt = select(AccessRequestRow).order_by(AccessRequestRow.id.desc()).limit(limit)
+    if subject is not None:
+        stmt = stmt.where(AccessRequestRow.subject == subject)
+    if state is not None:
+        stmt = stmt.where(AccessRequestRow.state == state)
+    return [_view(r) for r in (await session.scalars(stmt)).all()]
 
 
 def grant(view: AccessRequestView) -> TemporaryGrant:

@@ -82,6 +82,7 @@ class EventsRuntime:
     clock: Clock
     registry_header: str = "authorization"
     registry_expected: bytes | None = field(default=None, repr=False)
+    registry_secret: bytes | None = field(default=None, repr=False)  # for the setup page
     approval_enabled: bool = False
     signature_header: str = "x-regauth-signature"
     audit_types: frozenset[str] = frozenset()
@@ -140,6 +141,7 @@ class EventsRuntime:
             clock,
             registry_header=header,
             registry_expected=expected,
+            registry_secret=secret,
             approval_enabled=ev.approval.enabled,
             signature_header=ev.approval.signature_header.lower(),
             audit_types=ev.subscribed_types() & _AUDIT_TYPES,

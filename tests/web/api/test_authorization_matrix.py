@@ -75,7 +75,18 @@ TABLE: dict[str, tuple[int, ...]] = {
     "checkAccess": A200,
     "showConfig": A200,
     "reloadConfig": A200,
+    "listAccessRequests": A200,
+    "requestAccess": A201,
+    "decideAccessRequest": A200,
+    "revokeAccessRequest": A200,
+    # alice's request: another user (even an admin, on /me) does not find it
+    "revokeMyAccessRequest": (401, 200, 404, 404, 403, 403, 403),
+    "listMyAccessRequests": (401, 200, 200, 200, 403, 403, 403),
+    "requestMyAccess": (401, 201, 201, 201, 403, 403, 403),
+    "listRegistryEvents": A200,
 }
+APPROVAL = '\n[events.approval]\nenabled = true\nsecret = "matrix-approval-secret"\n'
+ACCESS = {"repository": "team/x", "actions": ["pull"], "duration_seconds": 60}
 
 
 @dataclass
@@ -119,6 +130,12 @@ class Targets:
         r = self.api.post("/api/v1/users/alice/tokens", json={}, headers=OPS)
         token_id: str = r.json()["token"]["id"]
         return token_id
+
+    def access_request(self) -> int:
+        r = self.api.post("/api/v1/access-requests", json={**ACCESS, "user": "alice"}, headers=OPS)
+        assert r.status_code == 201, r.text
+        request_id: int = r.json()["id"]
+        return request_id
 
     def refresh(self) -> str:
         params = {"service": SERVICE, "offline_token": "true", "client_id": self.name("c")}
@@ -179,6 +196,20 @@ def sample(op_id: str, t: Targets, caller: str) -> Request:
         ),
         "showConfig": lambda: Request("GET", "/config"),
         "reloadConfig": lambda: Request("POST", "/config/reload"),
+        "listAccessRequests": lambda: Request("GET", "/access-requests"),
+        "requestAccess": lambda: Request("POST", "/access-requests", {**ACCESS, "user": "bob"}),
+        "decideAccessRequest": lambda: Request(
+            "POST", f"/access-requests/{t.access_request()}/decision", {"decision": "approve"}
+        ),
+        "revokeAccessRequest": lambda: Request(
+            "POST", f"/access-requests/{t.access_request()}/revoke"
+        ),
+        "revokeMyAccessRequest": lambda: Request(
+            "POST", f"/me/access-requests/{t.access_request()}/revoke"
+        ),
+        "listMyAccessRequests": lambda: Request("GET", "/me/access-requests"),
+        "requestMyAccess": lambda: Request("POST", "/me/access-requests", ACCESS),
+        "listRegistryEvents": lambda: Request("GET", "/registry-events?repository=team/x"),
     }
     return build[op_id]()
 
@@ -201,7 +232,7 @@ def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, idp: Idp) -> Iterator[T
     from datetime import UTC, datetime
 
     clock = FrozenClock(datetime.now(UTC))
-    extra = oidc_config(idp) + '\n[admin]\noidc_groups = ["team-a"]\n'
+    extra = oidc_config(idp) + '\n[admin]\noidc_groups = ["team-a"]\n' + APPROVAL
     inst = api_instance(tmp_path, clock, monkeypatch, extra=extra)
     app = create_asgi(inst.settings, clock=clock, config_path=tmp_path / "regauth.toml")
     with TestClient(app) as client:

@@ -107,7 +107,9 @@ def test_registry_setup_page_shows_the_blocks(ui: TestClient) -> None:
     assert r.status_code == 200
     assert "realm: http://testserver/token" in r.text
     assert f"service: {SERVICE}" in r.text and "issuer: test-issuer" in r.text
-    assert "url: http://testserver/events/registry" in r.text
+    # no [events.registry] secret here: the page says what to configure instead of a block
+    assert "Registry notifications are not configured" in r.text
+    assert "notifications:" not in r.text
 
 
 def test_change_password_signs_out_other_browsers(ui: TestClient, instance: Instance) -> None:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from regauth.web.api import audit, config, groups, keys, rules, tokens, users
+from regauth.web.api import access, audit, config, groups, keys, rules, tokens, users
 from regauth.web.api.dispatch import PREFIX, ApiEnv, routes, served
 from regauth.web.api.openapi import document, dumps
 from regauth.web.api.table import Operation
@@ -26,6 +26,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *keys.OPERATIONS,
     *tokens.OPERATIONS,
     *audit.OPERATIONS,
+    *access.OPERATIONS,
     *config.OPERATIONS,
 )
 

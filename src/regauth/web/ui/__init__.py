@@ -26,6 +26,7 @@ from regauth.web.ui import (
     admin_users,
     oidc,
     password,
+    requests,
     setup,
     signin,
     tokens,
@@ -45,6 +46,13 @@ def routes() -> list[BaseRoute]:
         Route("/signout", ui_endpoint(signin.signout), methods=["POST"]),
         Route("/access", ui_endpoint(access.access), methods=["GET"]),
         Route("/setup", ui_endpoint(setup.setup), methods=["GET"]),
+        Route("/requests", ui_endpoint(requests.requests), methods=["GET"]),
+        Route("/requests", ui_endpoint(requests.new_request), methods=["POST"]),
+        Route(
+            "/requests/{request_id:int}/withdraw",
+            ui_endpoint(requests.withdraw),
+            methods=["POST"],
+        ),
         Route("/password", ui_endpoint(password.form), methods=["GET"]),
         Route("/password", ui_endpoint(password.change), methods=["POST"]),
         Route("/admin", ui_endpoint(_to_admin), methods=["GET"]),
@@ -85,6 +93,8 @@ def admin_routes() -> list[BaseRoute]:
         get("/keys/registry-bundle.pem", admin_keys.bundle),
         get("/keys/jwks.json", admin_keys.jwks),
         get("/audit", admin_audit.audit),
+        get("/access", requests.admin_access),
+        post("/access/{request_id:int}", requests.admin_decide),
     ]
 
 

@@ -1,4 +1,4 @@
-"""Admin → Users: find a user, add one, unlock, remove (``regauth.admin.users``)."""
+"""Admin → Users: find a user (by name or group), add, unlock, remove (``regauth.admin.users``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import Response
 
+from regauth.admin.groups import list_groups
 from regauth.admin.users import (
     AddUser,
     ListUsers,
@@ -48,21 +49,26 @@ async def users(
 ) -> Response:
     query = request.query_params.get("q", "").strip()[:128]
     after = request.query_params.get("after", "").strip()[:128] or None
+    group = request.query_params.get("group", "").strip()[:128]
     found: UserView | None = None
     async with unit_of_work(request) as uow:
-        listed = await list_users(uow, visit.actor, ListUsers(filter=query, after=after, limit=50))
+        groups = [g.name for g in await list_groups(uow, visit.actor)]
+        cmd = ListUsers(filter=query, group=group or None, after=after, limit=50)
+        listed = await list_users(uow, visit.actor, cmd)
     names = [u.name for u in listed.items]
     target = query if query in names else (names[0] if query and len(names) == 1 else None)
     if target is not None:
         async with unit_of_work(request) as uow:
             found = await show_user(uow, visit.actor, UserName(target), _lockout(request))
-    missing = bool(query) and not names
+    missing = bool(query or group) and not names
     return page(
         request,
         "admin/users.html",
         visit,
         status=status,
         query=query,
+        group=group,
+        groups=groups,
         found=found,
         missing=missing,
         listed=listed,

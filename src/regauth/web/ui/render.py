@@ -27,6 +27,8 @@ NOTICES = {
     "saved": "Saved.",
     "removed": "Removed.",
     "rotated": "A new signing key is current.",
+    "requested": "Your request was sent to the approver.",
+    "withdrawn": "The request was withdrawn.",
 }
 
 _ENV = Environment(
