@@ -205,3 +205,37 @@ def instance(tmp_path: Path, clock: FrozenClock, migrated_db_url: str) -> Instan
 def client(instance: Instance) -> Iterator[TestClient]:
     with instance.client() as c:
         yield c
+
+
+# --------------------------------------------------------------------------- parallel runs
+# `make test` runs this suite on pytest-xdist workers (``--dist loadscope``). One test module
+# is one unit of work, so the daemons a module starts for its tests (registries, slapd, the
+# browser) start once; session fixtures (PostgreSQL, dockerd, the IdP) start once per worker.
+# The modules below take longest: they are handed out first, longest first, so that the run
+# does not end with one of them running alone (the container test builds its base image
+# with debootstrap when /var/cache/regauth-tests has none yet).
+LONGEST_FIRST = ("tests/e2e/test_container.py",)
+
+
+def _module(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not hasattr(config, "workerinput"):  # not an xdist worker: the usual order
+        return
+    rank = {module: n for n, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_module(item.nodeid), len(rank)))  # stable
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadscope`` by module (xdist's own splits at the last ``::``, and some test
+    ids hold ``::1``)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    scheduler = LoadScopeScheduling(config, log)
+    scheduler._split_scope = _module
+    return scheduler

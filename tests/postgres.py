@@ -53,11 +53,18 @@ def _ensure_os_user() -> str | None:
     try:
         pwd.getpwnam(OS_USER)
     except KeyError:
-        subprocess.run(
+        added = subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", OS_USER],
-            check=True,
+            check=False,
             capture_output=True,
         )
+        if added.returncode != 0:
+            try:  # a parallel test worker may have added it a moment ago
+                pwd.getpwnam(OS_USER)
+            except KeyError:
+                raise subprocess.CalledProcessError(
+                    added.returncode, added.args, added.stdout, added.stderr
+                ) from None
     return OS_USER
 
 
