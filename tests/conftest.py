@@ -214,7 +214,18 @@ def client(instance: Instance) -> Iterator[TestClient]:
 # The modules below take longest: they are handed out first, longest first, so that the run
 # does not end with one of them running alone (the container test builds its base image
 # with debootstrap when /var/cache/regauth-tests has none yet).
-LONGEST_FIRST = ("tests/e2e/test_container.py",)
+LONGEST_FIRST = (
+    "tests/e2e/test_container.py",
+    "tests/e2e/test_events.py",
+    "tests/e2e/test_docker.py",
+    "tests/e2e/test_ui_browser.py",
+    "tests/e2e/test_podman_buildah.py",
+    "tests/e2e/test_replicas.py",
+    "tests/e2e/test_registry.py",
+    "tests/web/test_metrics.py",
+    "tests/web/test_hostile_input.py",
+    "tests/web/api/test_schemathesis.py",
+)
 
 
 def _module(nodeid: str) -> str:
