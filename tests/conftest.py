@@ -58,9 +58,12 @@ def postgres() -> Iterator[PostgresCluster]:
 
 
 @pytest.fixture
-def postgres_url(postgres: PostgresCluster) -> str:
-    """The URL of a new, empty PostgreSQL database (``postgresql+psycopg://…``)."""
-    return postgres.create_database()
+def postgres_url(postgres: PostgresCluster) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database (``postgresql+psycopg://…``), dropped
+    after the test."""
+    url = postgres.create_database()
+    yield url
+    postgres.drop_database(url)
 
 
 @pytest.fixture(scope="session")
@@ -92,17 +95,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=BACKENDS)
-def migrated_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def migrated_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Like ``db_url``, but already migrated to the head revision (a copy of a template:
     the migrations themselves are tested on ``db_url``)."""
     if request.param == "postgresql":
         cluster: PostgresCluster = request.getfixturevalue("postgres")
-        return cluster.create_database(template=request.getfixturevalue("postgres_template"))
+        url = cluster.create_database(template=request.getfixturevalue("postgres_template"))
+        yield url
+        cluster.drop_database(url)
+        return
     template: Path = request.getfixturevalue("sqlite_template")
     target = tmp_path / "data" / "regauth.db"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(template, target)
-    return f"sqlite:///{target}"
+    yield f"sqlite:///{target}"
 
 
 @dataclass

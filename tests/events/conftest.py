@@ -41,12 +41,16 @@ async def events_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         url = f"sqlite:///{tmp_path / 'events.db'}"
     async for database in _migrated(url):
         yield database
+    if request.param == "postgresql":
+        cluster.drop_database(url)
 
 
 @pytest.fixture
 async def pg_events_db(events_postgres: PostgresCluster) -> AsyncIterator[Database]:
-    async for database in _migrated(events_postgres.create_database("events")):
+    url = events_postgres.create_database("events")
+    async for database in _migrated(url):
         yield database
+    events_postgres.drop_database(url)
 
 
 async def _migrated(url: str) -> AsyncIterator[Database]:
