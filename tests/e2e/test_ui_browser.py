@@ -37,7 +37,9 @@ from tests.e2e.conftest import (
     unique,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+# serial: in `make test` the browser runs in the pass without xdist workers (its set-up
+# errored on a parallel worker of a heavily loaded machine; not yet understood).
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.serial]
 
 RULES = """
 [[rules]]
