@@ -215,8 +215,8 @@ def client(instance: Instance) -> Iterator[TestClient]:
 
 # --------------------------------------------------------------------------- parallel runs
 # `make test` runs this suite on pytest-xdist workers (``--dist loadscope``). One test module
-# is one unit of work, so the daemons a module starts for its tests (registries, slapd)
-# start once; session fixtures (PostgreSQL, dockerd, the IdP) start once per worker.
+# is one unit of work, so the daemons a module starts for its tests (registries, slapd, the
+# browser) start once; session fixtures (PostgreSQL, dockerd, the IdP) start once per worker.
 # The modules below take longest: they are handed out first, longest first, so that the run
 # does not end with one of them running alone (the container test builds its base image
 # with debootstrap when /var/cache/regauth-tests has none yet).
@@ -224,6 +224,7 @@ LONGEST_FIRST = (
     "tests/e2e/test_container.py",
     "tests/e2e/test_events.py",
     "tests/e2e/test_docker.py",
+    "tests/e2e/test_ui_browser.py",
     "tests/e2e/test_podman_buildah.py",
     "tests/e2e/test_replicas.py",
     "tests/e2e/test_registry.py",

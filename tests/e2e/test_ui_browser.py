@@ -37,9 +37,7 @@ from tests.e2e.conftest import (
     unique,
 )
 
-# serial: in `make test` the browser runs in the pass without xdist workers (its set-up
-# errored on a parallel worker of a heavily loaded machine; not yet understood).
-pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.serial]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 RULES = """
 [[rules]]
