@@ -60,8 +60,20 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -m "not e2e"
 
-test: $(STAMP) system-deps lint typecheck
-	$(BIN)/pytest
+# The whole suite: ruff and mypy run in the background while the tests run on TEST_WORKERS
+# pytest-xdist workers (one test module per unit of work, the longest modules first); then
+# the tests marked `serial` (timings, load) run alone. Every part runs; any failure fails.
+TEST_WORKERS ?= 4
+test: $(STAMP) system-deps
+	@$(MAKE) --no-print-directory lint typecheck > $(VENV)/static-checks.log 2>&1 & checks=$$!; \
+	status=0; \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder -m "not serial" \
+	  --durations=15 || status=1; \
+	wait $$checks || checks=failed; \
+	cat $(VENV)/static-checks.log; \
+	if [ "$$checks" = failed ]; then echo "make test: lint or typecheck failed"; status=1; fi; \
+	$(BIN)/pytest -m serial --durations=5 || status=1; \
+	exit $$status
 
 # Refresh docs/screenshots/ from the browser tests (Playwright driving /usr/bin/chromium).
 screenshots: $(STAMP) system-deps

@@ -59,9 +59,12 @@ def postgres() -> Iterator[PostgresCluster]:
 
 
 @pytest.fixture
-def postgres_url(postgres: PostgresCluster) -> str:
-    """The URL of a new, empty PostgreSQL database (``postgresql+psycopg://…``)."""
-    return postgres.create_database()
+def postgres_url(postgres: PostgresCluster) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database (``postgresql+psycopg://…``), dropped
+    after the test."""
+    url = postgres.create_database()
+    yield url
+    postgres.drop_database(url)
 
 
 @pytest.fixture(scope="session")
@@ -93,17 +96,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=BACKENDS)
-def migrated_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def migrated_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Like ``db_url``, but already migrated to the head revision (a copy of a template:
     the migrations themselves are tested on ``db_url``)."""
     if request.param == "postgresql":
         cluster: PostgresCluster = request.getfixturevalue("postgres")
-        return cluster.create_database(template=request.getfixturevalue("postgres_template"))
+        url = cluster.create_database(template=request.getfixturevalue("postgres_template"))
+        yield url
+        cluster.drop_database(url)
+        return
     template: Path = request.getfixturevalue("sqlite_template")
     target = tmp_path / "data" / "regauth.db"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(template, target)
-    return f"sqlite:///{target}"
+    yield f"sqlite:///{target}"
 
 
 @pytest.fixture
@@ -217,3 +223,48 @@ def instance(tmp_path: Path, clock: FrozenClock, migrated_db_url: str) -> Instan
 def client(instance: Instance) -> Iterator[TestClient]:
     with instance.client() as c:
         yield c
+
+
+# --------------------------------------------------------------------------- parallel runs
+# `make test` runs this suite on pytest-xdist workers (``--dist loadscope``). One test module
+# is one unit of work, so the daemons a module starts for its tests (registries, slapd, the
+# browser) start once; session fixtures (PostgreSQL, dockerd, the IdP) start once per worker.
+# The modules below take longest: they are handed out first, longest first, so that the run
+# does not end with one of them running alone (the container test builds its base image
+# with debootstrap when /var/cache/regauth-tests has none yet).
+LONGEST_FIRST = (
+    "tests/e2e/test_container.py",
+    "tests/e2e/test_events.py",
+    "tests/e2e/test_docker.py",
+    "tests/e2e/test_ui_browser.py",
+    "tests/e2e/test_podman_buildah.py",
+    "tests/e2e/test_replicas.py",
+    "tests/e2e/test_registry.py",
+    "tests/web/test_metrics.py",
+    "tests/web/test_hostile_input.py",
+    "tests/web/api/test_schemathesis.py",
+)
+
+
+def _module(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not hasattr(config, "workerinput"):  # not an xdist worker: the usual order
+        return
+    rank = {module: n for n, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_module(item.nodeid), len(rank)))  # stable
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadscope`` by module (xdist's own splits at the last ``::``, and some test
+    ids hold ``::1``)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    scheduler = LoadScopeScheduling(config, log)
+    scheduler._split_scope = _module
+    return scheduler

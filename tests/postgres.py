@@ -4,13 +4,15 @@ Debian's ``postgresql`` package provides the binaries (``make test`` installs
 it when missing). PostgreSQL refuses to run as root, so under root the cluster
 belongs to a dedicated OS user (the package's ``postgres`` account, created
 with ``useradd`` if absent) and every server command runs through ``runuser``.
-The cluster lives in a fresh directory under ``/tmp`` (pytest's own temporary
-directories are private to root) and trusts loopback connections; it runs with
-``fsync=off``: a crashed test cluster is thrown away, never recovered.
+The cluster lives in a fresh directory under ``/dev/shm`` when that has room,
+else under ``/tmp`` (pytest's own temporary directories are private to root),
+and trusts loopback connections; it runs with ``fsync=off``: a crashed test
+cluster is thrown away, never recovered.
 
 :meth:`PostgresCluster.create_database` gives each test its own empty
-database (or a copy of a template); :meth:`PostgresCluster.stop` stops the server by the PID in
-``postmaster.pid`` and removes the directory.
+database (or a copy of a template), :meth:`PostgresCluster.drop_database`
+drops it after the test; :meth:`PostgresCluster.stop` stops the server by the
+PID in ``postmaster.pid`` and removes the directory.
 """
 
 from __future__ import annotations
@@ -53,11 +55,18 @@ def _ensure_os_user() -> str | None:
     try:
         pwd.getpwnam(OS_USER)
     except KeyError:
-        subprocess.run(
+        added = subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", OS_USER],
-            check=True,
+            check=False,
             capture_output=True,
         )
+        if added.returncode != 0:
+            try:  # a parallel test worker may have added it a moment ago
+                pwd.getpwnam(OS_USER)
+            except KeyError:
+                raise subprocess.CalledProcessError(
+                    added.returncode, added.args, added.stdout, added.stderr
+                ) from None
     return OS_USER
 
 
@@ -87,7 +96,7 @@ class PostgresCluster:
                     "(apt-get install postgresql)"
                 )
         os_user = _ensure_os_user()
-        directory = Path(tempfile.mkdtemp(prefix="regauth-pg-", dir="/tmp"))
+        directory = Path(tempfile.mkdtemp(prefix="regauth-pg-", dir=_parent_directory()))
         if os_user is not None:
             entry = pwd.getpwnam(os_user)
             os.chown(directory, entry.pw_uid, entry.pw_gid)
@@ -163,6 +172,16 @@ class PostgresCluster:
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
         return self.url(name)
 
+    def drop_database(self, url: str) -> None:
+        """Drop a database made by :meth:`create_database` (connections to it are ended).
+        Best effort: whatever is left goes with the cluster."""
+        import psycopg
+
+        name = url.rsplit("/", 1)[1]
+        dsn = f"host=127.0.0.1 port={self.port} user={DB_USER} dbname=postgres"
+        with contextlib.suppress(psycopg.Error), psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
     def pid(self) -> int | None:
         try:
             first = (self.data / "postmaster.pid").read_text().splitlines()[0]
@@ -190,6 +209,20 @@ class PostgresCluster:
             return self.log.read_text(errors="replace")[-4000:]
         except OSError:
             return "(no server log)"
+
+
+# Memory, when there is room: every test copies a database (megabytes of small files), and
+# on some disks creating and unlinking them costs more than the tests themselves.
+SHM = Path("/dev/shm")
+SHM_MIN_FREE = 2 * 2**30
+
+
+def _parent_directory() -> str:
+    with contextlib.suppress(OSError):
+        stats = os.statvfs(SHM)
+        if stats.f_bavail * stats.f_frsize >= SHM_MIN_FREE and os.access(SHM, os.W_OK):
+            return str(SHM)
+    return "/tmp"
 
 
 def _alive(pid: int) -> bool:

@@ -12,11 +12,13 @@ time), DPoP proof keys and self-signed client certificates.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -193,16 +195,27 @@ class Idp:
                 self.process.wait(timeout=5)
 
 
+# Parallel test workers (and other checkouts' runs) install one at a time: the lock file
+# lives outside the work tree.
+INSTALL_LOCK = Path(tempfile.gettempdir()) / "regauth-tests-idp-npm.lock"
+
+
 def _ensure_installed() -> str:
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed: the OIDC tests need it to run oidc-provider")
-    if not (IDP_DIR / "node_modules" / "oidc-provider").is_dir():
-        npm = shutil.which("npm")
-        assert npm is not None, "npm is needed to install tests/authn/idp"
-        subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund"], cwd=IDP_DIR, check=True, timeout=300
+        pytest.fail(
+            "node is not installed: the OIDC tests need it to run oidc-provider "
+            "(`make test` installs nodejs and npm)",
+            pytrace=False,
         )
+    with INSTALL_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (IDP_DIR / "node_modules" / "oidc-provider").is_dir():
+            npm = shutil.which("npm")
+            assert npm is not None, "npm is needed to install tests/authn/idp"
+            subprocess.run(
+                [npm, "install", "--no-audit", "--no-fund"], cwd=IDP_DIR, check=True, timeout=300
+            )
     return node
 
 

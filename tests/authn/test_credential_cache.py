@@ -303,6 +303,7 @@ async def _timing_setup(users: UserStore, clock: FrozenClock, hasher: PasswordHa
     return LocalUsers(users, hasher, clock)
 
 
+@pytest.mark.serial
 async def test_unknown_user_costs_as_much_as_a_wrong_password(
     users: UserStore, clock: FrozenClock
 ) -> None:
@@ -311,6 +312,7 @@ async def test_unknown_user_costs_as_much_as_a_wrong_password(
     assert ok, f"median seconds (known+wrong, unknown) per attempt: {seen}"
 
 
+@pytest.mark.serial
 async def test_the_timing_check_catches_a_skipped_hash(
     users: UserStore, clock: FrozenClock
 ) -> None:

@@ -99,6 +99,7 @@ def _median_cost(hasher: PasswordHasher, stored: str | None, runs: int = 21) -> 
     return statistics.median(costs)
 
 
+@pytest.mark.serial
 def test_unknown_user_costs_the_same_as_a_wrong_password() -> None:
     hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
     stored = hasher.hash("the real password")

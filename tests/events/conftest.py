@@ -20,9 +20,11 @@ def anyio_backend() -> str:
 async def pg_events_db(
     postgres: PostgresCluster, postgres_template: str
 ) -> AsyncIterator[Database]:
-    database = Database(postgres.create_database("events", template=postgres_template))
+    url = postgres.create_database("events", template=postgres_template)
+    database = Database(url)
     database.migrate()
     try:
         yield database
     finally:
         await database.dispose()
+        postgres.drop_database(url)

@@ -15,8 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2 as httpx
+import pytest
 
 from tests.web.live_server import SERVICE, LiveServer, basic, make_server, running
+
+# Seconds of load against two workers: run alone, with no other test on the cores.
+pytestmark = pytest.mark.serial
 
 API_KEY = "regauth_ak_load-0123456789abcdef"
 API_KEYS = '[[auth.api_keys]]\nid = "loader"\nhash_env = "LOAD_API_KEY_HASH"\n'

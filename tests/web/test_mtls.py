@@ -232,7 +232,8 @@ def test_tls_paths_are_relative_to_the_config_folder(tmp_path: Path) -> None:
 
 
 def test_serve_names_unloadable_tls_files(tmp_path: Path, clock: FrozenClock) -> None:
-    tls = '[server]\ntls_cert = "missing.pem"\ntls_key = "missing.pem"\n'
+    # a free port: the default one may be in use on this machine, and serve checks it first
+    tls = f'[server]\nport = {free_port()}\ntls_cert = "missing.pem"\ntls_key = "missing.pem"\n'
     config = make_instance(tmp_path, clock, top=tls).dir / "regauth.toml"
     env = {"REGAUTH_CONFIG": str(config)}  # serve sets it; CliRunner restores it
     result = CliRunner().invoke(cli, ["--config", str(config), "serve"], env=env)

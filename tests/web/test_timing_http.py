@@ -16,11 +16,15 @@ from pathlib import Path
 
 import anyio
 import bcrypt
+import pytest
 
 from regauth.authn.passwords import PasswordHasher
 from regauth.config import parse_settings
 from regauth.store import Database, UserStore
 from tests.conftest import FAST_PASSWORDS, FrozenClock, make_instance
+
+# Medians of timed answers: measured alone, with no other test loading the machine.
+pytestmark = pytest.mark.serial
 
 SAMPLES = 60
 # Dear enough that the hash, not the HTTP handling, dominates each answer.
