@@ -14,7 +14,7 @@ from datetime import datetime
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from regauth.domain.credentials import (
@@ -182,17 +182,25 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise RequestError("Content-Length is not a number")
         if len(digits) > 18 or int(digits) > limit:
             raise PayloadTooLarge(f"the body must not exceed {limit} bytes")
+    # The ASGI messages read directly (what ``request.stream()`` does, without an async
+    # generator per request): body chunks until ``more_body`` is false.
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"the body must not exceed {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise RequestError("the request body was cut off or badly framed") from None
-    return b"".join(chunks)
+    receive = request.receive
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "http.disconnect":
+            raise RequestError("the request body was cut off or badly framed")
+        if kind != "http.request":
+            continue
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body must not exceed {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _grant_credential(
