@@ -44,6 +44,17 @@ def test_a_line_round_trips() -> None:
     assert decode(orjson.dumps(older)) == {**row, "nothing_granted": False}
 
 
+def test_a_line_with_the_document_embedded_reads_back_the_same_text() -> None:
+    audit = DatabaseAudit(None, spool=None)  # type: ignore[arg-type]
+    audit.record(event(1))
+    row = audit._pending[0][0]
+    document = str(row["document"]).encode()
+    line = encode(row, document)
+    assert line.count(b"\\") == 0 and document in line  # embedded, not escaped again
+    assert decode(line) == row
+    assert decode(line[:-5]) is None  # torn
+
+
 @pytest.mark.anyio
 async def test_durable_waits_for_the_groups_fsync_then_the_rows_drain(
     tmp_path: Path, store: AuditStore

@@ -101,10 +101,11 @@ class DatabaseAudit:
         return self._spool
 
     def record(self, event: AuditEvent) -> None:
-        row = _row(event)
+        document = orjson.dumps(event_document(event))
+        row = _row(event, document.decode())
         position = None
         if self._spool is not None:
-            position = self._last = self._spool.append(spool_line(row))
+            position = self._last = self._spool.append(spool_line(row, document))
         self._pending.append((row, position))
 
     async def durable(self) -> None:
@@ -177,7 +178,7 @@ def _column(value: str | None, size: int = 255) -> str | None:
     return value.replace("\x00", "\ufffd")[:size]
 
 
-def _row(event: AuditEvent) -> dict[str, object]:
+def _row(event: AuditEvent, document: str) -> dict[str, object]:
     return {
         "at": event.at,
         "outcome": event.outcome,
@@ -189,5 +190,5 @@ def _row(event: AuditEvent) -> dict[str, object]:
         "client_ip": event.client_ip,
         "error_code": event.error_code,
         "nothing_granted": event.nothing_granted,
-        "document": orjson.dumps(event_document(event)).decode(),
+        "document": document,
     }

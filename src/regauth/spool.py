@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Protocol
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 import orjson
 
@@ -51,6 +52,7 @@ COLUMNS = (
     "nothing_granted",
 )
 Row = dict[str, object]
+DOCUMENT = COLUMNS.index("document")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +73,14 @@ class RowSink(Protocol):
     async def forget_segments(self, segments: Sequence[str]) -> None: ...
 
 
-def encode(row: Row) -> bytes:
+def encode(row: Row, document: bytes | None = None) -> bytes:
+    """One line; ``document``, when given, is the row's document as serialised JSON,
+    embedded as it is (a JSON value, not a string that escapes it once more)."""
     at = row["at"]
-    values = [at.isoformat() if isinstance(at, datetime) else at]
+    values: list[object] = [at.isoformat() if isinstance(at, datetime) else at]
     values += [row.get(c) for c in COLUMNS[1:]]
+    if document is not None:
+        values[DOCUMENT] = orjson.Fragment(document)
     return orjson.dumps(values) + b"\n"
 
 
@@ -86,6 +92,8 @@ def decode(line: bytes) -> Row | None:
             values.append(False)  # written before nothing_granted was recorded
         row: Row = dict(zip(COLUMNS, values, strict=True))
         row["at"] = datetime.fromisoformat(str(row["at"]))
+        if not isinstance(row["document"], str):  # embedded as JSON: the column holds text
+            row["document"] = orjson.dumps(row["document"]).decode()
     except (orjson.JSONDecodeError, TypeError, ValueError):
         return None
     return row
@@ -146,6 +154,9 @@ class Spool:
         try:
             while True:
                 await self._wakeup.wait()
+                # One turn of the event loop before closing the group: the requests
+                # already under way append their records and share this fsync.
+                await anyio.lowlevel.checkpoint()
                 self._wakeup = anyio.Event()
                 data, upto, fd = b"".join(self._buffer), self._size, self._fd
                 self._buffer = []

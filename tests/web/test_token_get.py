@@ -204,3 +204,29 @@ def test_metrics_count_issued_and_rejected(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert "registry_token_issued_total 1.0" in text
     assert 'registry_token_rejected_total{reason="request.malformed_scope"} 1.0' in text
+
+
+def test_the_served_fast_path_answers_like_the_router(instance: Instance) -> None:
+    """The application as served sends its 200 without a Response object: same status,
+    headers (names, values, order) and body shape as the Starlette route."""
+    from regauth.web.app import create_app
+
+    instance.add_user("carol", "carol-pw")
+    answers = []
+    for app in (create_app(instance.settings, clock=instance.clock), None):
+        with TestClient(app) if app is not None else instance.client() as c:
+            got = get_token(c, "repository:carol/app:pull", auth=basic("carol", "carol-pw"))
+            form = {"grant_type": "password", "username": "carol", "password": "carol-pw"}
+            posted = c.post("/token", data={**form, "service": SERVICE})
+            bad = get_token(c, "repository:carol/app:pull", auth=basic("carol", "wrong"))
+        answers.append(
+            [(r.status_code, r.headers.multi_items(), sorted(r.json())) for r in (got, posted, bad)]
+        )
+    router, served = answers
+    assert served == router
+    assert [status for status, _, _ in served] == [200, 200, 401]
+    assert served[0][1] == [
+        ("cache-control", "no-store"),
+        ("content-length", served[0][1][1][1]),
+        ("content-type", "application/json"),
+    ]

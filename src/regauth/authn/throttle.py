@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import anyio
+import anyio.lowlevel
 
 from regauth.config.throttle import ThrottleSettings
 from regauth.domain.rules import parse_address
@@ -231,6 +232,9 @@ class GroupRead:
         else:
             round_.led = True
             async with self._reading:
+                # One turn of the event loop first: the requests already under way in this
+                # process join the round (under load, one query answers many of them).
+                await anyio.lowlevel.checkpoint()
                 if self._forming is round_:
                     self._forming = None  # later callers form the next round
                 try:

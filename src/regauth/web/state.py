@@ -29,11 +29,13 @@ class AppState:
 
     def caller_facts(self, request: Request, service: str) -> CallerFacts:
         headers = request.headers  # a case-insensitive Mapping, built once per request
+        client = request.scope.get("client")
+        peer = client[0] if client else None
         return CallerFacts(
-            client_ip=self.client_ip(request),
+            client_ip=client_address(peer, headers.get("x-forwarded-for"), self.trusted_proxies),
             service=service,
-            method=request.method,
-            url=self._public_url(request),
+            method=request.scope["method"],
+            url=self._public_url(request, peer),
             headers=headers,
             client_cert=self.client_certificate(request),
         )
@@ -79,7 +81,7 @@ class AppState:
             log.warning("ignoring %s from proxy %s: not one PEM certificate", header, peer)
         return der
 
-    def _public_url(self, request: Request) -> str:
+    def _public_url(self, request: Request, peer: str | None) -> str:
         """The /token URL as the client addressed it (DPoP ``htu``).
 
         ``X-Forwarded-Proto`` / ``X-Forwarded-Host`` count only from a trusted proxy.
@@ -87,7 +89,6 @@ class AppState:
         scope, headers = request.scope, request.headers
         scheme = scope.get("scheme", "http")
         host = headers.get("host") or "{}:{}".format(*(scope.get("server") or ("", "")))
-        peer = request.client.host if request.client else None
         if self.trusted_proxies and peer is not None and is_trusted(peer, self.trusted_proxies):
             scheme = headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
             host = headers.get("x-forwarded-host", host).split(",")[0].strip()

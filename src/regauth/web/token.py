@@ -14,7 +14,7 @@ from datetime import datetime
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from regauth.domain.credentials import (
@@ -42,24 +42,51 @@ MAX_FORM_BYTES = 16 * 1024
 
 async def token_endpoint(request: Request) -> Response:
     """``/token`` in the router: one route, so a wrong method gets ``Allow: GET, HEAD, POST``."""
-    return await (post_token if request.method == "POST" else get_token)(request)
+    body = await token_body(request)
+    return Response(body, 200, {"Cache-Control": "no-store"}, "application/json")
 
 
-async def get_token(request: Request) -> Response:
+# The headers of every 200 answer, as Starlette's Response above renders them (same
+# order); the served application sends them from here without building a Response.
+OK_HEADERS = ((b"cache-control", b"no-store"),)
+OK_TYPE = (b"content-type", b"application/json")
+
+
+async def token_body(request: Request) -> bytes:
+    """The JSON body of a 200 answer to ``GET`` or ``POST /token``; else a ProblemError."""
     state: AppState = request.app.state.regauth
-    params = request.query_params
+    if request.method == "POST":
+        credential, token_request = await _post_request(state, request)
+    else:
+        credential, token_request = _get_request(state, request)
+    try:
+        issued = await state.service().issue(credential, token_request)
+    finally:
+        # The decision's audit record is on disk before the answer leaves (group commit).
+        await state.runtime.audit.durable()
+    state.metrics.issued.inc()
+    return _body(issued)
+
+
+def _get_request(state: AppState, request: Request) -> tuple[Credential | None, TokenRequest]:
+    # What Starlette's QueryParams does (latin-1, blank values kept; ``get`` is the last
+    # value of a repeated name), without building its multi-dict.
+    query: bytes = request.scope.get("query_string", b"")
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
+    params = dict(pairs)
     credential = request_credential(request.headers.get("authorization"), request)
     token_request = TokenRequest(
-        scopes=parse_scopes(params.getlist("scope")),
+        scopes=parse_scopes([v for k, v in pairs if k == "scope"]),
         facts=state.caller_facts(request, params.get("service", "")),
         offline=params.get("offline_token", "").lower() == "true",
         client_id=params.get("client_id", ""),
     )
-    return await _answer(state, credential, token_request)
+    return credential, token_request
 
 
-async def post_token(request: Request) -> Response:
-    state: AppState = request.app.state.regauth
+async def _post_request(
+    state: AppState, request: Request
+) -> tuple[Credential | None, TokenRequest]:
     form = await _read_form(request)
     credential = _grant_credential(form, request.headers.get("authorization"), request)
     token_request = TokenRequest(
@@ -68,17 +95,7 @@ async def post_token(request: Request) -> Response:
         offline=form.get("access_type", "") == "offline",
         client_id=form.get("client_id", ""),
     )
-    return await _answer(state, credential, token_request)
-
-
-async def _answer(state: AppState, credential: Credential | None, req: TokenRequest) -> Response:
-    try:
-        issued = await state.service().issue(credential, req)
-    finally:
-        # The decision's audit record is on disk before the answer leaves (group commit).
-        await state.runtime.audit.durable()
-    state.metrics.issued.inc()
-    return Response(_body(issued), 200, {"Cache-Control": "no-store"}, "application/json")
+    return credential, token_request
 
 
 def _body(issued: IssuedToken) -> bytes:
@@ -165,17 +182,25 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise RequestError("Content-Length is not a number")
         if len(digits) > 18 or int(digits) > limit:
             raise PayloadTooLarge(f"the body must not exceed {limit} bytes")
+    # The ASGI messages read directly (what ``request.stream()`` does, without an async
+    # generator per request): body chunks until ``more_body`` is false.
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"the body must not exceed {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise RequestError("the request body was cut off or badly framed") from None
-    return b"".join(chunks)
+    receive = request.receive
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "http.disconnect":
+            raise RequestError("the request body was cut off or badly framed")
+        if kind != "http.request":
+            continue
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body must not exceed {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _grant_credential(
