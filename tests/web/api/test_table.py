@@ -6,6 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from regauth.web.api import OPERATIONS
+from regauth.web.api.access import RequestPath
 from regauth.web.api.models import TokenPath, UserTokenPath
 from regauth.web.api.table import Link, Operation, as_mine
 from regauth.web.api.tokens import CREATE_USER_TOKEN, REVOKE_USER_TOKEN, TokenIn
@@ -35,7 +36,7 @@ def test_only_an_operation_on_a_user_has_a_twin(path: str, params: type[BaseMode
 
 def test_every_me_operation_is_self_service_without_a_user_parameter() -> None:
     mine = [op for op in OPERATIONS if op.path.startswith("/me")]
-    assert len(mine) == 7
+    assert len(mine) == 10
     for op in mine:
         assert op.tag == "me" and op.self_service, op.operation_id
-        assert op.params in (None, TokenPath), op.operation_id
+        assert op.params in (None, TokenPath, RequestPath), op.operation_id
