@@ -2,7 +2,7 @@
 
 * ``list_users`` pages through the accounts by name (``after`` is the last
   name of the previous page), optionally only those whose name contains
-  ``filter`` or that are in ``group``;
+  ``filter`` or that are in ``group``; ``all_users`` reads them all at once;
 * ``update_user`` applies a patch: disable/enable, a new password hash (the
   caller hashes, as for ``add_user``), password expiry, attributes, groups;
 * ``show_me`` and ``change_own_password`` are the self-service side: a local
@@ -75,6 +75,12 @@ async def list_users(uow: UnitOfWork, actor: Actor, cmd: ListUsers) -> UserPage:
     page = records[: cmd.limit]
     more = len(records) > cmd.limit
     return UserPage(tuple(_user_view(r) for r in page), page[-1].name if more else None)
+
+
+async def all_users(uow: UnitOfWork, actor: Actor) -> tuple[UserView, ...]:
+    """Every account, by name, in one read (the CLI's listing; the API pages instead)."""
+    actor.require(Permission.USERS_READ)
+    return tuple(_user_view(r) for r in await uow.users.list())
 
 
 async def update_user(uow: UnitOfWork, actor: Actor, cmd: UpdateUser) -> UserView:
