@@ -94,7 +94,13 @@ async def main():
 asyncio.run(main())
 """
 WORKER_HEAVY = (*OPTIONAL, "jinja2", "mako", "pygments", "markupsafe")
-LAYERS = ("regauth.web.ui", "regauth.web.api", "regauth.admin.uow", "regauth.cli")
+LAYERS = (
+    "regauth.web.ui",
+    "regauth.web.api",
+    "regauth.admin.uow",
+    "regauth.cli",
+    "sqlalchemy.dialects.postgresql",  # on SQLite
+)
 
 
 def test_a_default_worker_imports_the_ui_and_the_admin_api_on_first_use(
