@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -38,7 +39,13 @@ HEAVY = (
     "argon2",
     "bcrypt",
     "prometheus_client",
+    "jinja2",
+    "mako",
+    "anyio",
+    "uvloop",
 )
+# Nor these parts of regauth and its dependencies (the database is SQLite).
+LAYERS = ("regauth.web", "regauth.runtime", "regauth.service", "sqlalchemy.dialects.postgresql")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -100,6 +107,35 @@ def test_a_plain_cli_call_imports_no_server_or_crypto_stack(home: Path) -> None:
         "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
         f"loaded = {{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})\n"
         "print('LOADED', sorted(loaded))\n"
+        "print('LAYERS', sorted(m for m in sys.modules if m.startswith(LAYERS)))\n"
+    ).replace("LAYERS)", f"{LAYERS!r})")
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_env(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "LAYERS []" in result.stdout, result.stdout
+    assert "admin\t" in result.stdout
+    assert "LOADED []" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["users", "--help"]])
+def test_help_and_version_import_neither_the_database_nor_the_configuration(
+    args: list[str],
+) -> None:
+    # Beyond HEAVY: no SQLAlchemy, no pydantic (the configuration), no asyncio.
+    banned = {*HEAVY, "sqlalchemy", "pydantic", "aiosqlite", "asyncio", "greenlet"}
+    code = (
+        "import sys\n"
+        "from regauth.cli import main\n"
+        f"sys.argv = ['regauth', *{args!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        f"loaded = {{m.split('.')[0] for m in sys.modules}} & set({sorted(banned)!r})\n"
+        "print('LOADED', sorted(loaded))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -110,7 +146,6 @@ def test_a_plain_cli_call_imports_no_server_or_crypto_stack(home: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "admin\t" in result.stdout
     assert "LOADED []" in result.stdout, result.stdout
 
 
@@ -253,3 +288,45 @@ def test_admin_password_on_a_later_run_says_the_admin_exists(home: Path) -> None
     note = anyio.run(_admin_password_note, settings)
     assert "the admin user exists already" in note
     assert "admin-pw" not in note
+
+
+# The point where granian forks the workers: what `serve` has imported by then, every
+# worker holds. Alembic (with Mako) is needed only when the schema is not current.
+AT_FORK = """
+import json, sys
+import regauth.cli.serve_cmd as serve_cmd
+def at_fork(host, port, workers):
+    print("AT_FORK", json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+serve_cmd._serve_plain = at_fork
+from regauth.cli import main
+sys.argv = ["regauth", "--config", sys.argv[1], "serve", "--port", sys.argv[2]]
+main()
+"""
+
+
+def _modules_at_fork(home: Path, **env: str) -> set[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = subprocess.run(
+        [sys.executable, "-c", AT_FORK, str(home / "regauth.toml"), str(port)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_env(**env),
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = next(x for x in out.stdout.splitlines() if x.startswith("AT_FORK "))
+    return set(json.loads(line.removeprefix("AT_FORK ")))
+
+
+def test_serve_forks_its_workers_without_alembic_when_the_schema_is_current(
+    home: Path, tmp_path: Path
+) -> None:
+    loaded = _modules_at_fork(home)
+    assert "sqlalchemy" in loaded  # the start-up checks did run
+    assert not loaded & {"alembic", "mako", "jinja2"}, loaded & {"alembic", "mako", "jinja2"}
+    fresh = tmp_path / "fresh.db"
+    migrated = _modules_at_fork(home, REGAUTH_DATABASE__URL=f"sqlite:///{fresh}")
+    assert "alembic" in migrated and fresh.is_file()  # a new database is still migrated

@@ -93,3 +93,52 @@ def test_users_remove_revokes_tokens_drops_rules_keeps_audit(home: Path) -> None
     assert kinds == ["user:add", "token:create", "rule:add", "user:remove"]
     again = run([*c, "users", "remove", "alice", "--yes"])
     assert again.exit_code == 2 and "not found" in again.output
+
+
+def test_passwd_disable_and_attr_are_admin_changes_by_the_console_actor(
+    home: Path,  # noqa: F811
+) -> None:
+    c = cfg(home)
+    run([*c, "users", "add", "carol", "--password-stdin"], stdin="pw\n")
+    hash_before = _sql(home, "SELECT password_hash FROM users WHERE name = 'carol'")[0][0]
+    changed = run(
+        [*c, "users", "passwd", "carol", "--password-stdin", "--expires-in-days", "3"],
+        stdin="pw2\n",
+    )
+    assert changed.exit_code == 0 and "password changed for carol" in changed.output
+    [(hash_after, expires)] = _sql(
+        home, "SELECT password_hash, password_expires_at FROM users WHERE name = 'carol'"
+    )
+    assert hash_after != hash_before and expires is not None
+    run([*c, "users", "passwd", "carol", "--password-stdin"], stdin="pw3\n")  # no expiry: cleared
+    assert _sql(home, "SELECT password_expires_at FROM users WHERE name = 'carol'") == [(None,)]
+    assert run([*c, "users", "disable", "carol"]).output == "disabled carol\n"
+    assert "carol\tuser\tdisabled\t-" in run([*c, "users", "list"]).output
+    assert run([*c, "users", "disable", "carol", "--enable"]).output == "enabled carol\n"
+    assert run([*c, "users", "attr", "carol", "plan=pro", "team=a"]).output == "plan=pro\nteam=a\n"
+    assert run([*c, "users", "attr", "carol", "--unset", "team"]).output == "plan=pro\n"
+    assert run([*c, "users", "attr", "carol"]).output == "plan=pro\n"
+
+    rows = _sql(
+        home,
+        "SELECT actor_kind, kind, before, after FROM changes WHERE subject = 'carol' ORDER BY id",
+    )
+    assert [(r[0], r[1]) for r in rows] == [("console", "user:add")] + [
+        ("console", "user:update")
+    ] * 6
+    for _, _, before, after in rows:  # hashes never reach the change log
+        assert str(hash_before) not in f"{before}{after}"
+        assert str(hash_after) not in f"{before}{after}"
+    assert json.loads(str(rows[3][3]))["disabled"] is True
+    assert json.loads(str(rows[-2][3]))["attributes"] == {"plan": "pro", "team": "a"}
+    assert json.loads(str(rows[-1][3]))["attributes"] == {"plan": "pro"}  # showing records nothing
+
+    for args in (
+        ["passwd", "nobody", "--password-stdin"],
+        ["disable", "nobody"],
+        ["attr", "nobody"],
+    ):
+        missing = run([*c, "users", *args], stdin="pw\n")
+        assert missing.exit_code == 2 and "user 'nobody' not found" in missing.output, args
+    too_long = run([*c, "users", "attr", "carol", "k=" + "v" * 2000])
+    assert too_long.exit_code == 2 and "attributes.k" in too_long.output

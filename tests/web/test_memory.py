@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,82 @@ def test_a_default_worker_imports_no_optional_stack(tmp_path: Path, clock: Froze
     loaded = set(json.loads(out.stdout))
     assert loaded.isdisjoint(OPTIONAL), sorted(loaded.intersection(OPTIONAL))
     assert "sqlalchemy" in loaded  # the probe did build a runtime
+
+
+# What a serving worker does: the factory granian calls, then the ASGI lifespan; after
+# that, one request to the UI and one to the admin API import what they need.
+WORKER = """
+import asyncio, json, sys
+
+def loaded():
+    return sorted(m for m in sys.modules if m.split(".")[0] in HEAVY or m.startswith(LAYERS))
+
+HEAVY = set(json.loads(sys.argv[1]))
+LAYERS = tuple(json.loads(sys.argv[2]))
+from regauth.web.app import app_from_environment
+
+app = app_from_environment()
+
+async def call(scope, messages):
+    sent = []
+    async def receive():
+        return messages.pop(0) if messages else await asyncio.sleep(3600)
+    async def send(message):
+        sent.append(message)
+    await app(scope, receive, send)
+    return sent
+
+async def main():
+    queue = asyncio.Queue()
+    started = asyncio.Event()
+    async def receive():
+        return await queue.get()
+    async def send(message):
+        if message["type"].startswith("lifespan.startup"):
+            started.set()
+    await queue.put({"type": "lifespan.startup"})
+    life = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send))
+    await started.wait()
+    report = {"after_start": loaded()}
+    for path in ("/ui/signin", "/api/v1/openapi.json"):
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+                 "root_path": "", "query_string": b"", "headers": [(b"host", b"t")],
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {}}
+        sent = await call(scope, [{"type": "http.request", "body": b"", "more_body": False}])
+        report[path] = sent[0]["status"]
+    report["after_requests"] = loaded()
+    await queue.put({"type": "lifespan.shutdown"})
+    await life
+    print(json.dumps(report))
+
+asyncio.run(main())
+"""
+WORKER_HEAVY = (*OPTIONAL, "jinja2", "mako", "pygments", "markupsafe")
+LAYERS = (
+    "regauth.web.ui",
+    "regauth.web.api",
+    "regauth.admin.uow",
+    "regauth.cli",
+    "sqlalchemy.dialects.postgresql",  # on SQLite
+)
+
+
+def test_a_default_worker_imports_the_ui_and_the_admin_api_on_first_use(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    inst = make_instance(tmp_path, clock)
+    assert inst.settings.ui.enabled and inst.settings.admin.enabled  # both served by default
+    out = subprocess.run(
+        [sys.executable, "-c", WORKER, json.dumps(WORKER_HEAVY), json.dumps(LAYERS)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "REGAUTH_CONFIG": str(inst.dir / "regauth.toml")},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout.splitlines()[-1])
+    assert report["after_start"] == [], report["after_start"]
+    assert report["/ui/signin"] == 200 and report["/api/v1/openapi.json"] == 200
+    after = set(report["after_requests"])
+    assert {"jinja2", "regauth.web.ui", "regauth.web.api", "regauth.admin.uow"} <= after

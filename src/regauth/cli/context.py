@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from regauth.config import Settings, find_config_path, load_settings
 from regauth.errors import ConfigError
 from regauth.ports import SystemClock
 
 if TYPE_CHECKING:
     # Imported where used: a command pays only for the layers it needs.
     from regauth.admin import Actor, UnitOfWork
+    from regauth.config import Settings
     from regauth.keys import KeyStore
     from regauth.runtime import Closer
     from regauth.service import Decider
@@ -38,11 +38,16 @@ class CliContext:
 
     @property
     def config_path(self) -> Path:
+        # pydantic (the configuration model) only for commands that read it, not for --help
+        from regauth.config import find_config_path
+
         return find_config_path(self.explicit_path, os.environ)
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from regauth.config import load_settings
+
             self._settings = load_settings(self.config_path, os.environ)
         return self._settings
 
@@ -100,7 +105,10 @@ class CliContext:
 
     @staticmethod
     def _run(db: Database, fn: Callable[[Database], Awaitable[T]]) -> T:
-        import anyio
+        # asyncio itself, not anyio.run: importing anyio (its sockets, streams and TLS
+        # layers) is a noticeable share of a one-shot command; code that uses anyio
+        # still runs, anyio works on any running asyncio loop.
+        import asyncio
 
         if not sqlite_schema_is_current(db.url):
             db.migrate()
@@ -111,7 +119,7 @@ class CliContext:
             finally:
                 await db.dispose()
 
-        return anyio.run(main)
+        return asyncio.run(main())
 
     def run_admin(self, fn: Callable[[UnitOfWork, Actor], Awaitable[T]]) -> T:
         """Run an admin use case in one unit of work, as the console actor."""

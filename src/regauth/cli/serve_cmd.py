@@ -23,7 +23,7 @@ from pathlib import Path
 import anyio
 import click
 
-from regauth.cli.context import CliContext, pass_cli
+from regauth.cli.context import CliContext, pass_cli, sqlite_schema_is_current
 from regauth.config import Settings
 from regauth.config.model import default_realm
 from regauth.errors import ConfigError
@@ -54,7 +54,9 @@ def command(cli: CliContext, host: str | None, port: int | None, workers: int | 
         click.echo(f"regauth: port {port} is in use", err=True)
         raise SystemExit(1)
     save_snapshot(cli.config_path)
-    Database(settings.database_url).migrate()
+    if not sqlite_schema_is_current(settings.database_url):
+        # Alembic only when there is something to do: the workers fork from this process.
+        Database(settings.database_url).migrate()
     keyring = cli.key_store().load(settings.keys.kid)  # fail fast on missing or bad keys
     anyio.run(_check_start_up, settings)
     if os.environ.get("REGAUTH_ADMIN_PASSWORD"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,7 +10,6 @@ from typing import TYPE_CHECKING
 import click
 
 from regauth.cli.context import CliContext, pass_cli, read_secret
-from regauth.store import Database, UserStore
 
 if TYPE_CHECKING:
     from regauth.admin import Actor, UnitOfWork
@@ -128,15 +128,23 @@ def unlock(cli: CliContext, name: str) -> None:
 @click.option("--expires-in-days", type=int, default=None, help="Password expires after N days.")
 @pass_cli
 def passwd(cli: CliContext, name: str, password_stdin: bool, expires_in_days: int | None) -> None:
-    """Set a user's password."""
+    """Set a user's password (without --expires-in-days it does not expire)."""
+    from regauth.admin.users import UpdateUser, update_user
+
     password = read_secret("New password", password_stdin)
     expires = cli.clock.now() + timedelta(days=expires_in_days) if expires_in_days else None
 
-    async def run(db: Database) -> None:
+    async def run(uow: UnitOfWork, actor: Actor) -> None:
         hashed = await _hasher(cli).ahash(password)
-        await UserStore(db, cli.clock).set_password(name, hashed, expires_at=expires)
+        change = UpdateUser(
+            name,
+            password_hash=hashed,
+            password_expires_at=expires,
+            clear_password_expiry=not expires,
+        )
+        await update_user(uow, actor, change)
 
-    cli.run_db(run)
+    cli.run_admin(run)
     click.echo(f"password changed for {name}")
 
 
@@ -146,11 +154,9 @@ def passwd(cli: CliContext, name: str, password_stdin: bool, expires_in_days: in
 @pass_cli
 def disable(cli: CliContext, name: str, enable: bool) -> None:
     """Disable (or --enable) a user: its logins and refresh tokens stop working."""
+    from regauth.admin.users import UpdateUser, update_user
 
-    async def run(db: Database) -> None:
-        await UserStore(db, cli.clock).set_disabled(name, not enable)
-
-    cli.run_db(run)
+    cli.run_admin(lambda uow, actor: update_user(uow, actor, UpdateUser(name, disabled=not enable)))
     click.echo(f"{'enabled' if enable else 'disabled'} {name}")
 
 
@@ -158,14 +164,12 @@ def disable(cli: CliContext, name: str, enable: bool) -> None:
 @pass_cli
 def list_users(cli: CliContext) -> None:
     """List users with their groups and state."""
+    from regauth.admin.users import all_users
 
-    async def run(db: Database) -> None:
-        for user in await UserStore(db, cli.clock).list():
-            state = "disabled" if user.disabled else "active"
-            groups = ",".join(user.groups) or "-"
-            click.echo(f"{user.name}\t{user.kind}\t{state}\t{groups}")
-
-    cli.run_db(run)
+    for user in cli.run_admin(all_users):
+        state = "disabled" if user.disabled else "active"
+        groups = ",".join(user.groups) or "-"
+        click.echo(f"{user.name}\t{user.kind}\t{state}\t{groups}")
 
 
 @command.command("import-htpasswd")
@@ -206,6 +210,9 @@ def import_htpasswd(cli: CliContext, file: str, groups: tuple[str, ...]) -> None
 @pass_cli
 def attr(cli: CliContext, name: str, assignments: tuple[str, ...], unset: tuple[str, ...]) -> None:
     """Show or set a user's attributes (KEY=VALUE): claims for plans, licences and CEL."""
+    from regauth.admin.users import UpdateUser, update_user
+    from regauth.admin.users import UserName, show_user
+
     changes = {}
     for item in assignments:
         key, sep, value = item.partition("=")
@@ -213,15 +220,12 @@ def attr(cli: CliContext, name: str, assignments: tuple[str, ...], unset: tuple[
             raise click.BadParameter(f"attributes are KEY=VALUE, got {item!r}")
         changes[key] = value
 
-    async def run(db: Database) -> dict[str, str]:
-        users = UserStore(db, cli.clock)
-        user = await users.get(name)
-        if user is None:
-            raise click.ClickException(f"user {name!r} not found")
+    async def run(uow: UnitOfWork, actor: Actor) -> Mapping[str, str]:
+        user = await show_user(uow, actor, UserName(name))
+        if not (changes or unset):
+            return user.attributes
         attributes = {k: v for k, v in user.attributes.items() if k not in unset} | changes
-        if changes or unset:
-            await users.set_attributes(name, attributes)
-        return attributes
+        return (await update_user(uow, actor, UpdateUser(name, attributes=attributes))).attributes
 
-    for key, value in sorted(cli.run_db(run).items()):
+    for key, value in sorted(cli.run_admin(run).items()):
         click.echo(f"{key}={value}")

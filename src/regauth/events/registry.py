@@ -20,12 +20,12 @@ from typing import Any
 
 import orjson
 from sqlalchemy import insert
-from sqlalchemy.dialects import postgresql, sqlite
 
 from regauth.errors import EventsError
 from regauth.events.outbox import enqueue_many, event_row
 from regauth.ports import Random
 from regauth.store import Database
+from regauth.store._queries import conflict_insert
 from regauth.store.models_authz import AuditRow
 from regauth.store.models_events import RegistryEventRow
 
@@ -157,10 +157,10 @@ class RegistryEvents:
         if not events:
             return ()
         unique = {e.id: e for e in events}  # one envelope may repeat an id
-        dialect = postgresql if self._db.dialect == "postgresql" else sqlite
+        upsert = conflict_insert(self._db.dialect)
         async with self._db.engine.begin() as conn:
             stmt = (
-                dialect.insert(RegistryEventRow)
+                upsert(RegistryEventRow)
                 .values([_row(e, now) for e in unique.values()])
                 .on_conflict_do_nothing(index_elements=["id"])
                 .returning(RegistryEventRow.id)

@@ -7,7 +7,7 @@ PostgreSQL understand, so concurrent creators of one group never fail.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -36,6 +36,21 @@ async def group_id(session: AsyncSession, name: str) -> int:
     if found is None:
         raise NotFound(f"group {name!r} not found")
     return found
+
+
+def conflict_insert(dialect: str) -> Callable[[Any], Any]:
+    """The dialect's ``insert`` (it has ``on_conflict_do_nothing`` / ``_do_update``).
+
+    The PostgreSQL dialect module is imported only on PostgreSQL: on SQLite it
+    would be a sizeable share of a serving worker's memory and of a CLI call's start-up.
+    """
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 async def insert_ignoring_conflicts(

@@ -9,7 +9,6 @@ purged now and then by the same call.
 from __future__ import annotations
 
 from sqlalchemy import delete, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from regauth.ports import Clock
 from regauth.store import _queries as q
@@ -27,8 +26,9 @@ class DatabaseReplayCache:
 
     async def seen(self, jti: str, expires_at: float) -> bool:
         now = self._clock.now().timestamp()
-        dialect = postgresql if self._db.dialect == "postgresql" else sqlite
-        insert = dialect.insert(ReplayRow).values(key=jti, expires_at=expires_at)
+        insert = q.conflict_insert(self._db.dialect)(ReplayRow).values(
+            key=jti, expires_at=expires_at
+        )
         async with self._db.session() as session, session.begin():
             result = await session.execute(insert.on_conflict_do_nothing())
             if q.affected(result) == 1:

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, case, delete, literal, make_url, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from regauth.ports import Clock
+from regauth.store._queries import conflict_insert
 from regauth.store.database import Database
 from regauth.store.models import AuthFailure, UTCDateTime
 
@@ -71,9 +71,7 @@ class FailureStore:
         now = self._clock.now()
         table = cast(Table, AuthFailure.__table__)
         async with self._db.session() as s, s.begin():
-            insert = (
-                postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
-            )
+            insert = conflict_insert(s.get_bind().dialect.name)
             stmt = insert(table).values(
                 [{"key": k, "window_start": now, "count": 1} for k in wanted]
             )

@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from starlette.applications import Starlette
@@ -31,16 +32,17 @@ from regauth.events.routes import (
 )
 from regauth.ports import Clock, Random, SystemClock, SystemRandom
 from regauth.runtime import Runtime
-from regauth.web.api import ApiEnv, api_routes
-from regauth.web.api.dispatch import Role
 from regauth.web.client_ip import parse_networks
 from regauth.web.fast import TokenFastPath
+from regauth.web.lazy import api_routes, ui_routes
 from regauth.web.metrics import Metrics, require_admin
 from regauth.web.problems import handle_http, handle_problem, handle_unexpected
 from regauth.web.reload import Supervisor, load_with_fallback
 from regauth.web.state import AppState
 from regauth.web.token import token_endpoint
-from regauth.web.ui import ui_routes
+
+if TYPE_CHECKING:
+    from regauth.web.api.dispatch import Role
 
 log = logging.getLogger("regauth")
 
@@ -101,7 +103,7 @@ def create_app(
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     if role == "admin":
         routes = [Route("/healthz", healthz, methods=["GET"])]
-    routes += api_routes(ApiEnv(clock, random, role))
+    routes += api_routes(clock, random, role)
     handlers = {
         ProblemError: handle_problem,
         HTTPException: handle_http,

@@ -12,10 +12,10 @@ from functools import cache
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, Router
 
 from regauth.web.api import access, audit, config, groups, keys, rules, tokens, users
-from regauth.web.api.dispatch import PREFIX, ApiEnv, routes, served
+from regauth.web.api.dispatch import ApiEnv, routes, served
 from regauth.web.api.openapi import document, dumps
 from regauth.web.api.table import Operation
 
@@ -36,12 +36,16 @@ def openapi_bytes() -> bytes:
     return dumps(document(OPERATIONS))
 
 
-def api_routes(env: ApiEnv) -> list[BaseRoute]:
+def api_router(env: ApiEnv) -> Router:
+    """The API's routes, relative to ``/api/v1`` (mounted there by :mod:`regauth.web.lazy`)."""
+
     async def openapi(request: Request) -> Response:
         served(request.app.state.regauth, env.role)
         return Response(openapi_bytes(), 200, {"Cache-Control": "no-cache"}, "application/json")
 
-    return [Route(f"{PREFIX}/openapi.json", openapi, methods=["GET"]), *routes(OPERATIONS, env)]
+    table: list[BaseRoute] = [Route("/openapi.json", openapi, methods=["GET"])]
+    # No "/x/" → "/x" redirect, as on the main application.
+    return Router(routes=table + routes(OPERATIONS, env, prefix=""), redirect_slashes=False)
 
 
-__all__ = ["OPERATIONS", "ApiEnv", "api_routes", "openapi_bytes"]
+__all__ = ["OPERATIONS", "ApiEnv", "api_router", "openapi_bytes"]

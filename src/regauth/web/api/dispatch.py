@@ -84,9 +84,9 @@ def _typed(value: BaseModel | None, model: type[M]) -> M:
     return value
 
 
-def routes(operations: tuple[Operation, ...], env: ApiEnv) -> list[BaseRoute]:
+def routes(operations: tuple[Operation, ...], env: ApiEnv, prefix: str = PREFIX) -> list[BaseRoute]:
     return [
-        Route(PREFIX + op.path, _endpoint(op, env), methods=[op.method], name=op.operation_id)
+        Route(prefix + op.path, _endpoint(op, env), methods=[op.method], name=op.operation_id)
         for op in operations
     ]
 

@@ -8,13 +8,12 @@ Every state change is a POST with the session's CSRF token, answered by a 303.
 
 from __future__ import annotations
 
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
-from regauth.config import Settings
 from regauth.errors import PageNotFound
 from regauth.web.ui import (
     access,
@@ -104,21 +103,11 @@ async def not_found(request: Request, visit: Visit) -> Response:
     raise PageNotFound("there is no such page")
 
 
-def ui_mount() -> Mount:
-    """Everything under ``/ui``, behind the security headers and the origin check."""
-    return Mount("/ui", routes=routes(), middleware=[Middleware(UiGuard, refuse=refuse_cross_site)])
-
-
-def ui_routes(settings: Settings) -> list[BaseRoute]:
-    """``/ui`` (and ``/`` sending browsers there), unless ``ui.enabled`` is false."""
-    if not settings.ui.enabled:
-        return []
-    return [Route("/", _to_ui, methods=["GET"]), ui_mount()]
+def ui_app() -> ASGIApp:
+    """Everything under ``/ui``, behind the security headers and the origin check
+    (mounted at ``/ui`` by :mod:`regauth.web.lazy`)."""
+    return UiGuard(Router(routes=routes()), refuse=refuse_cross_site)
 
 
 async def _to_admin(request: Request, visit: Visit) -> Response:
     return RedirectResponse("/ui/admin/users", 303)
-
-
-async def _to_ui(request: Request) -> Response:
-    return RedirectResponse("/ui/", 303)
