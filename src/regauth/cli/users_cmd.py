@@ -210,8 +210,7 @@ def import_htpasswd(cli: CliContext, file: str, groups: tuple[str, ...]) -> None
 @pass_cli
 def attr(cli: CliContext, name: str, assignments: tuple[str, ...], unset: tuple[str, ...]) -> None:
     """Show or set a user's attributes (KEY=VALUE): claims for plans, licences and CEL."""
-    from regauth.admin.users import UpdateUser, update_user
-    from regauth.admin.users import UserName, show_user
+    from regauth.admin.users import UpdateUser, UserName, show_user, update_user
 
     changes = {}
     for item in assignments:
