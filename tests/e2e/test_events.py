@@ -156,7 +156,7 @@ def test_an_approved_request_allows_a_push_until_it_expires(
         approver.stop()
 
 
-WINDOW = 12  # seconds of approved access: room for a CLI call and a push on a busy machine
+WINDOW = 20  # seconds of approved access: room for a push and a CLI call on a busy machine
 
 
 def _approval_flow(
@@ -200,14 +200,13 @@ def _approval_flow(
     )
     assert answer.status_code == 200, answer.text
     approved_at = time.monotonic()
-    listing = server.run_cli("access", "list").stdout
-    assert f"#{request_id}" in listing and "approved" in listing and "by carol" in listing
-    # database.cache_seconds: every worker sees the grant within it
-    time.sleep(max(0.0, 1.2 - (time.monotonic() - approved_at)))
+    time.sleep(1.2)  # database.cache_seconds: every worker sees the grant within it
 
     pushed = skopeo_push(oci_image(), registry, repository, ":".join(ALICE))
     assert pushed.returncode == 0, pushed.stderr
-    assert time.monotonic() - approved_at < WINDOW, "the push ran past the window: test too slow"
+    listing = server.run_cli("access", "list").stdout
+    assert time.monotonic() - approved_at < WINDOW, "the window ended: test too slow"
+    assert f"#{request_id}" in listing and "approved" in listing and "by carol" in listing
 
     time.sleep(max(0.0, WINDOW - (time.monotonic() - approved_at)) + 1.2)
     refused = skopeo_push(oci_image(tag="2"), registry, repository, ":".join(ALICE), tag="2")
