@@ -99,16 +99,17 @@ def test_help_lists_every_command() -> None:
         assert f"  {name} " in result.output
 
 
-def test_a_plain_cli_call_imports_no_server_or_crypto_stack(home: Path) -> None:
+def _modules_after(argv: list[str], banned: set[str], extra: str = "") -> str:
+    """Run ``regauth *argv`` in a fresh interpreter; its output, then ``LOADED [...]``: the
+    top-level packages of ``banned`` that the call imported (and what ``extra`` prints)."""
     code = (
         "import sys\n"
         "from regauth.cli import main\n"
-        f"sys.argv = ['regauth', '--config', {str(home / 'regauth.toml')!r}, 'users', 'list']\n"
+        f"sys.argv = ['regauth', *{argv!r}]\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
-        f"loaded = {{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})\n"
-        "print('LOADED', sorted(loaded))\n"
-        "print('LAYERS', sorted(m for m in sys.modules if m.startswith(LAYERS)))\n"
-    ).replace("LAYERS)", f"{LAYERS!r})")
+        f"loaded = {{m.split('.')[0] for m in sys.modules}} & set({sorted(banned)!r})\n"
+        "print('LOADED', sorted(loaded))\n" + extra
+    )
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -118,9 +119,17 @@ def test_a_plain_cli_call_imports_no_server_or_crypto_stack(home: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "LAYERS []" in result.stdout, result.stdout
-    assert "admin\t" in result.stdout
-    assert "LOADED []" in result.stdout, result.stdout
+    return result.stdout
+
+
+def test_a_plain_cli_call_imports_no_server_or_crypto_stack(home: Path) -> None:
+    layers = f"print('LAYERS', sorted(m for m in sys.modules if m.startswith({LAYERS!r})))\n"
+    out = _modules_after(
+        ["--config", str(home / "regauth.toml"), "users", "list"], set(HEAVY), layers
+    )
+    assert "LAYERS []" in out, out
+    assert "admin\t" in out
+    assert "LOADED []" in out, out
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["users", "--help"]])
@@ -129,24 +138,8 @@ def test_help_and_version_import_neither_the_database_nor_the_configuration(
 ) -> None:
     # Beyond HEAVY: no SQLAlchemy, no pydantic (the configuration), no asyncio.
     banned = {*HEAVY, "sqlalchemy", "pydantic", "aiosqlite", "asyncio", "greenlet"}
-    code = (
-        "import sys\n"
-        "from regauth.cli import main\n"
-        f"sys.argv = ['regauth', *{args!r}]\n"
-        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
-        f"loaded = {{m.split('.')[0] for m in sys.modules}} & set({sorted(banned)!r})\n"
-        "print('LOADED', sorted(loaded))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=clean_env(),
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "LOADED []" in result.stdout, result.stdout
+    out = _modules_after(args, banned)
+    assert "LOADED []" in out, out
 
 
 # --------------------------------------------------------------------------- realm
