@@ -33,6 +33,15 @@ def sign_in(client: TestClient, username: str, password: str) -> httpx.Response:
     return post(client, "/ui/signin", data)
 
 
+def second_browser(client: TestClient) -> TestClient:
+    """Another browser (its own cookies) on the same app. It shares ``client``'s event loop:
+    the app's database connections belong to the loop its lifespan ran on, and a PostgreSQL
+    connection used from a second loop can hang."""
+    other = TestClient(client.app, base_url=str(client.base_url))
+    other.portal = client.portal
+    return other
+
+
 def page_csrf(client: TestClient, url: str = "/ui/") -> str:
     response = client.get(url)
     assert response.status_code == 200, response.text

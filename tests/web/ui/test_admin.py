@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from tests.conftest import Instance
 from tests.web.test_token_get import SERVICE
-from tests.web.ui.conftest import page_csrf, post, sign_in
+from tests.web.ui.conftest import page_csrf, post, second_browser, sign_in
 from tests.web.ui.test_tokens import changes
 
 
@@ -187,7 +187,7 @@ def test_users_list_search_disable_and_attributes(admin: TestClient, instance: I
 
 def test_a_disabled_users_session_ends(ui: TestClient, instance: Instance) -> None:
     sign_in(ui, "alice", "alice-pw")
-    other = TestClient(ui.app, base_url="http://testserver")
+    other = second_browser(ui)
     instance.add_user("root", "root-pw", ("admins",))
     sign_in(other, "root", "root-pw")
     csrf = page_csrf(other, "/ui/admin/users?q=alice")

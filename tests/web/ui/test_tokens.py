@@ -12,7 +12,7 @@ from regauth.store import Database
 from regauth.store.models_admin import ChangeRow
 from tests.conftest import Instance
 from tests.web.test_token_get import SERVICE
-from tests.web.ui.conftest import page_csrf, post, sign_in
+from tests.web.ui.conftest import page_csrf, post, second_browser, sign_in
 
 SECRET = re.compile(r"regauth_pat_[A-Za-z0-9_-]+")
 
@@ -113,7 +113,7 @@ def test_registry_setup_page_shows_the_blocks(ui: TestClient) -> None:
 
 
 def test_change_password_signs_out_other_browsers(ui: TestClient, instance: Instance) -> None:
-    other = TestClient(ui.app, base_url="http://testserver")
+    other = second_browser(ui)
     sign_in(other, "alice", "alice-pw")
     sign_in(ui, "alice", "alice-pw")
     csrf = page_csrf(ui, "/ui/password")
