@@ -36,8 +36,10 @@ is throttled.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -95,7 +97,7 @@ class Throttle:
     async def check(self, username: str | None, client_ip: str | None) -> None:
         """Raise ThrottledError when over a limit; ``retry_after`` = seconds to the window's end."""
         limits = self._limits(username, client_ip)
-        if not limits:
+        if not limits or self._store.clean(limits):
             return
         counts = await self._counts(limits)
         self._remember(counts)
@@ -135,10 +137,21 @@ class Throttle:
         if not limits:
             return
         now = self._clock.now()
-        suspect = {k: n for k, n in limits.items() if self._dirty.get(k, now) > now}
-        account = f"account:{username}" if username else None
-        if account in limits and account not in suspect and await self._fresh.count(account):
-            suspect[account] = limits[account]
+        flagged = self._store.flagged(limits)
+        if flagged is None:  # no shared index: this process's hints and a fresh read
+            suspect = {k: n for k, n in limits.items() if self._dirty.get(k, now) > now}
+            account = f"account:{username}" if username else None
+            if account in limits and account not in suspect and await self._fresh.count(account):
+                suspect[account] = limits[account]
+        elif not flagged:  # no process recorded failures on either counter
+            return
+        else:  # some may have failures: read them afresh
+            marks = self._store.marks(flagged)
+            found = await self._fresh.counts(flagged)
+            suspect = {k: limits[k] for k in flagged if k in found}
+            if len(suspect) < len(flagged):
+                none = [(k, m) for k, m in zip(flagged, marks, strict=True) if k not in found]
+                self._store.settle([k for k, _ in none], [m for _, m in none])
         if not suspect:
             return
         ends = await self._store.accept(suspect)
@@ -223,10 +236,15 @@ class GroupRead:
         self._reading = anyio.Lock()
 
     async def count(self, key: str) -> FailureCount | None:
+        return (await self.counts([key])).get(key)
+
+    async def counts(self, keys: Iterable[str]) -> dict[str, FailureCount]:
+        """The counters among ``keys`` with failures, read by a query that started after."""
+        wanted = list(keys)
         round_ = self._forming
         if round_ is None:
             round_ = self._forming = _Round()
-        round_.keys.add(key)
+        round_.keys.update(wanted)
         if round_.led:
             await round_.done.wait()
         else:
@@ -245,9 +263,10 @@ class GroupRead:
                     round_.done.set()
         if round_.error is not None:
             raise round_.error
-        return round_.found.get(key)
+        return {k: round_.found[k] for k in wanted if k in round_.found}
 
 
+@functools.lru_cache(maxsize=4096)  # the same few addresses log in again and again
 def address_key(client_ip: str) -> str:
     """The counter name of a client address: IPv4 as is, IPv6 by its /64."""
     address = parse_address(client_ip)
