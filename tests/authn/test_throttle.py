@@ -547,7 +547,7 @@ async def test_a_failure_being_written_keeps_its_flag(db: Database, clock: Froze
     store = FailureStore(db, clock, window=SETTINGS.window)
     index = store._shared_index()
     assert index is not None
-    key = hashed_key("account:alice")
+    key = Slot.of(hashed_key("account:alice"))
     epochs = index.mark([key], _micros(clock.now()))  # a failure on its way to the database
     marks = store.marks(["account:alice"])
     await store.reset("account:alice")  # its delete found nothing

@@ -39,9 +39,10 @@ from __future__ import annotations
 import functools
 import ipaddress
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 import anyio
 import anyio.lowlevel
@@ -55,6 +56,7 @@ from regauth.store import Database
 from regauth.store.throttle import FailureCount, FailureStore, hashed_key
 
 IPV6_PREFIX = 64
+KNOWN_LOGINS = 4096  # (username, address) pairs whose counter names are kept
 
 
 class Throttle:
@@ -82,6 +84,7 @@ class Throttle:
         self._local: dict[str, FailureCount] = {}  # this process's failures since the snapshot
         self._reads: SingleFlight[str] = SingleFlight()  # one snapshot read at a time
         self._fresh = GroupRead(store)
+        self._known: dict[tuple[str | None, str | None], Mapping[str, int]] = {}
 
     @classmethod
     def build(
@@ -136,15 +139,16 @@ class Throttle:
         limits = self._limits(username, client_ip)
         if not limits:
             return
-        now = self._clock.now()
         flagged = self._store.flagged(limits)
+        if flagged is not None and not flagged:  # no process recorded failures on either
+            return
+        now = self._clock.now()
         if flagged is None:  # no shared index: this process's hints and a fresh read
             suspect = {k: n for k, n in limits.items() if self._dirty.get(k, now) > now}
-            account = f"account:{username}" if username else None
-            if account in limits and account not in suspect and await self._fresh.count(account):
+            account = f"account:{username}"
+            fresh = username and account in limits and account not in suspect
+            if fresh and await self._fresh.count(account):
                 suspect[account] = limits[account]
-        elif not flagged:  # no process recorded failures on either counter
-            return
         else:  # some may have failures: read them afresh
             marks = self._store.marks(flagged)
             found = await self._fresh.counts(flagged)
@@ -164,7 +168,7 @@ class Throttle:
             self._local.pop(key, None)
             self._snapshot.pop(hashed_key(key), None)
 
-    async def _counts(self, limits: dict[str, int]) -> dict[str, FailureCount]:
+    async def _counts(self, limits: Mapping[str, int]) -> dict[str, FailureCount]:
         if self._cache <= timedelta(0):
             return await self._store.counts(limits)
         now = self._clock.now()
@@ -186,13 +190,20 @@ class Throttle:
                 found[key] = FailureCount(count, max(ends))
         return found
 
-    def _limits(self, username: str | None, client_ip: str | None) -> dict[str, int]:
+    def _limits(self, username: str | None, client_ip: str | None) -> Mapping[str, int]:
+        """The counters of a login and their limits (the same few on every login: kept)."""
+        known = self._known.get((username, client_ip))
+        if known is not None:
+            return known
         s = self._settings
-        limits: dict[str, int] = {}
+        names: dict[str, int] = {}
         if username and s.max_failures_per_account > 0:
-            limits[f"account:{username}"] = s.max_failures_per_account
+            names[f"account:{username}"] = s.max_failures_per_account
         if client_ip and s.max_failures_per_address > 0:
-            limits[f"ip:{address_key(client_ip)}"] = s.max_failures_per_address
+            names[f"ip:{address_key(client_ip)}"] = s.max_failures_per_address
+        if len(self._known) >= KNOWN_LOGINS:
+            self._known.clear()
+        limits = self._known[(username, client_ip)] = MappingProxyType(names)
         return limits
 
     def _remember(self, counts: dict[str, FailureCount]) -> None:

@@ -112,41 +112,40 @@ class FailureIndex:
             raise
         return index
 
-    def clear(self, hashed: Iterable[str], now_us: int) -> bool:
-        """No counter among ``hashed`` has failures in its window (no lock, no system call)."""
+    def clear(self, slots: Iterable[Slot], now_us: int) -> bool:
+        """No counter among ``slots`` has failures in its window (no lock, no system call)."""
         words = self._words
-        return all(words[Slot.of(h).bucket] <= now_us for h in hashed)
+        return all(words[s.bucket] <= now_us for s in slots)
 
-    def marked(self, hashed: str, now_us: int) -> bool:
-        return self._words[Slot.of(hashed).bucket] > now_us
+    def marked(self, slot: Slot, now_us: int) -> bool:
+        return self._words[slot.bucket] > now_us
 
-    def states(self, hashed: Sequence[str]) -> list[int]:
+    def states(self, slots: Iterable[Slot]) -> list[int]:
         """The buckets' ``state`` words, taken before a read or reset that may unmark them."""
-        return [self._words[Slot.of(h).bucket + 1] for h in hashed]
+        return [self._words[s.bucket + 1] for s in slots]
 
-    def mark(self, hashed: Sequence[str], now_us: int) -> list[int]:
+    def mark(self, slots: Sequence[Slot], now_us: int) -> list[int]:
         """Before a failure's write: mark its counters; returns the epochs for :meth:`done`."""
         with _locked(self._fd):
             expiry = now_us + max(self._window_us, self._words[2])
-            return [self._mark(Slot.of(h), expiry, now_us, 1) for h in hashed]
+            return [self._mark(s, expiry, now_us, 1) for s in slots]
 
-    def done(self, hashed: Sequence[str], epochs: Sequence[int]) -> None:
+    def done(self, slots: Sequence[Slot], epochs: Sequence[int]) -> None:
         """After a failure's write (committed or not): it is no longer pending."""
         words = self._words
         with _locked(self._fd):
-            for h, epoch in zip(hashed, epochs, strict=True):
-                b = Slot.of(h).bucket
+            for slot, epoch in zip(slots, epochs, strict=True):
+                b = slot.bucket
                 seq, pending = divmod(words[b + 1], 1 << 16)
                 if words[b + 3] == epoch and 0 < pending < PENDING:
                     pending -= 1
                 words[b + 1] = (seq + 1) << 16 | pending
 
-    def unmark(self, hashed: Sequence[str], states: Sequence[int]) -> None:
-        """The database holds no failures for ``hashed`` (read or reset after ``states``)."""
+    def unmark(self, slots: Sequence[Slot], states: Sequence[int]) -> None:
+        """The database holds no failures for ``slots`` (read or reset after ``states``)."""
         words = self._words
         with _locked(self._fd):
-            for h, state in zip(hashed, states, strict=True):
-                slot = Slot.of(h)
+            for slot, state in zip(slots, states, strict=True):
                 b = slot.bucket
                 unchanged = words[b + 1] == state and state % (1 << 16) == 0
                 if unchanged and words[b + 2] == slot.owner:

@@ -44,7 +44,7 @@ from sqlalchemy import Table, case, delete, literal, make_url, select, update
 from regauth.ports import Clock
 from regauth.store._queries import conflict_insert
 from regauth.store.database import Database
-from regauth.store.failure_index import FailureIndex
+from regauth.store.failure_index import FailureIndex, Slot
 from regauth.store.models import AuthFailure, UTCDateTime
 
 log = logging.getLogger("regauth.throttle")
@@ -62,8 +62,13 @@ def hashed_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-# The index is asked about the same few counters on every login: hash each once.
-_recent_hash = functools.lru_cache(maxsize=4096)(hashed_key)
+@functools.lru_cache(maxsize=4096)  # asked about the same few counters on every login
+def _slot(key: str) -> Slot:
+    return Slot.of(hashed_key(key))
+
+
+_forks = [0]  # how many forks this process descends from (a mapping is per process)
+os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
 
 
 class FailureStore:
@@ -82,7 +87,7 @@ class FailureStore:
         self._reader: sqlite3.Connection | None = None
         self._file = _sqlite_file(db) if index else None
         self._index: FailureIndex | None = None
-        self._index_pid = 0
+        self._index_of = -1  # the _forks generation that opened (or failed to open) _index
 
     @property
     def window(self) -> timedelta:
@@ -103,26 +108,26 @@ class FailureStore:
         if index is None:
             return None
         now_us = _micros(self._clock.now())
-        return [k for k in keys if index.marked(_recent_hash(k), now_us)]
+        return [k for k in keys if index.marked(_slot(k), now_us)]
 
     def clean(self, keys: Iterable[str]) -> bool:
         """True when the index shows no failures on any of ``keys`` (False without one)."""
         index = self._shared_index()
         if index is None:
             return False
-        return index.clear([_recent_hash(k) for k in keys], _micros(self._clock.now()))
+        return index.clear(map(_slot, keys), _micros(self._clock.now()))
 
     def marks(self, keys: Sequence[str]) -> list[int]:
         """The state of ``keys``' buckets, taken before a fresh read (see :meth:`settle`)."""
         index = self._shared_index()
-        return [] if index is None else index.states([_recent_hash(k) for k in keys])
+        return [] if index is None else index.states(map(_slot, keys))
 
     def settle(self, keys: Sequence[str], marks: Sequence[int]) -> None:
         """A read after ``marks = self.marks(keys)`` found no failures on ``keys``: unmark
         their buckets unless anything changed in them since."""
         index = self._shared_index()
         if index is not None and marks:
-            index.unmark([_recent_hash(k) for k in keys], marks)
+            index.unmark([_slot(k) for k in keys], marks)
 
     async def record_failure(self, keys: Sequence[str]) -> None:
         """Count one failure on each counter (a new window when the old one ended)."""
@@ -131,12 +136,13 @@ class FailureStore:
             return
         now = self._clock.now()
         index = self._shared_index(retry=True)
-        epochs = [] if index is None else index.mark(wanted, _micros(now))
+        slots = [Slot.of(h) for h in wanted]
+        epochs = [] if index is None else index.mark(slots, _micros(now))
         try:
             await self._upsert(wanted, now)
         finally:
             if index is not None:
-                index.done(wanted, epochs)
+                index.done(slots, epochs)
 
     async def _upsert(self, wanted: list[str], now: datetime) -> None:
         table = cast(Table, AuthFailure.__table__)
@@ -239,10 +245,11 @@ class FailureStore:
             return None
         wanted = sorted(by_hash)
         index = self._shared_index()
-        marks = [] if index is None else index.states(wanted)
+        slots = [Slot.of(h) for h in wanted]
+        marks = [] if index is None else index.states(slots)
         ends = await self._accept(by_hash, wanted)
         if index is not None and ends is None:
-            index.unmark(wanted, marks)
+            index.unmark(slots, marks)
         return ends
 
     async def _accept(self, by_hash: dict[str, int], wanted: list[str]) -> datetime | None:
@@ -268,11 +275,12 @@ class FailureStore:
         wanted = _unique(keys)
         if wanted:
             index = self._shared_index()
-            marks = [] if index is None else index.states(wanted)
+            slots = [Slot.of(h) for h in wanted]
+            marks = [] if index is None else index.states(slots)
             async with self._db.session() as s, s.begin():
                 await s.execute(delete(AuthFailure).where(AuthFailure.key.in_(wanted)))
             if index is not None:
-                index.unmark(wanted, marks)
+                index.unmark(slots, marks)
 
     async def purge(self) -> int:
         """Delete every counter whose window has ended; return how many."""
@@ -287,19 +295,16 @@ class FailureStore:
         """This process's mapping of the database's index (made on first use, after a fork)."""
         if self._file is None:
             return None
-        if self._index is not None and self._index_pid == os.getpid():
-            return self._index
-        if self._index_pid == -os.getpid() and not retry:
-            return None  # it failed in this process: only a failure tries again
+        if self._index_of == _forks[0] and (self._index is not None or not retry):
+            return self._index  # None: it failed in this process, only a failure retries
         self._index = None
+        self._index_of = _forks[0]
         try:
             self._index = FailureIndex.open(
                 self._file, self._window_us, self._active_now, _micros(self._clock.now())
             )
-            self._index_pid = os.getpid()
         except (OSError, sqlite3.Error, ValueError) as exc:
             log.error("the login-failure index next to the database is unusable: %r", exc)
-            self._index_pid = -os.getpid()
         return self._index
 
     def _active_now(self) -> list[tuple[str, int]]:
@@ -313,9 +318,9 @@ class FailureStore:
 
     def close(self) -> None:
         """Unmap the index (the next use maps it again)."""
-        if self._index is not None and self._index_pid == os.getpid():
+        if self._index is not None and self._index_of == _forks[0]:
             self._index.close()
-        self._index, self._index_pid = None, 0
+        self._index, self._index_of = None, -1
 
 
 def _micros(at: datetime) -> int:
