@@ -17,18 +17,27 @@ counted like known ones: being throttled says nothing about whether an account
 exists. IPv6 clients are counted per /64, the block one subscriber usually
 holds; IPv4-mapped IPv6 addresses count as the IPv4 address.
 
-Cost: ``check`` is one indexed SELECT — or, with ``cache_seconds`` > 0 (the
+Cost, on a SQLite file: the store's shared index (a memory-mapped file next to
+the database, :mod:`regauth.store.failure_index`) is marked by every failure
+before it is written, whichever process records it; when neither the account
+nor the address is marked, ``check`` and ``succeeded`` return without any I/O
+(a few reads of shared memory). Only marked counters take the paths below,
+which are also the paths on PostgreSQL (no index: its workers may run on
+several hosts).
+
+``check`` is one indexed SELECT — or, with ``cache_seconds`` > 0 (the
 server's default, ``database.cache_seconds``), a lookup in a snapshot of all
 active counters that is re-read at most once per ``cache_seconds``, plus this
 process's own failures since; failures recorded by other workers in the last
 ``cache_seconds`` may be missed, so a guesser may get that many extra tries.
-``succeeded`` reads the account's counter afresh (never a write on a clean
-account; concurrent logins share one indexed SELECT, :class:`GroupRead`).
-When the account — or a counter this process knows of failures on — has
-failures, the decision to let the correct
-credential through and the reset are one atomic write transaction shared by
-every worker: once any worker answered 429, no worker accepts the account's
-password until the window ends, however old its snapshot. The per-address
+``succeeded`` reads the account's counter afresh — with the index, each
+marked counter (never a write on a clean account; concurrent logins share one
+indexed SELECT, :class:`GroupRead`). When the account — or a counter this
+process knows of failures on, or with the index a marked counter with
+failures — has failures, the decision to let the correct credential through
+and the reset are one atomic write transaction shared by every worker: once
+any worker answered 429, no worker accepts the account's password until the
+window ends, however old its snapshot. Without the index the per-address
 counter is read from the snapshot only, so a burst spread over several
 workers may get ``cache_seconds`` worth of extra tries per address before it
 is throttled.
