@@ -153,9 +153,10 @@ class FailureIndex:
                     words[b + 1] = ((state >> 16) + 1) << 16
 
     def close(self) -> None:
-        self._words.release()
-        self._map.close()
-        os.close(self._fd)
+        if not self._map.closed:
+            self._words.release()
+            self._map.close()
+            os.close(self._fd)
 
     def _mark(self, slot: Slot, expiry: int, now_us: int, pending: int) -> int:
         words = self._words

@@ -32,6 +32,7 @@ import hashlib
 import logging
 import os
 import sqlite3
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -303,6 +304,7 @@ class FailureStore:
             self._index = FailureIndex.open(
                 self._file, self._window_us, self._active_now, _micros(self._clock.now())
             )
+            weakref.finalize(self, self._index.close)  # unmapped with the store
         except (OSError, sqlite3.Error, ValueError) as exc:
             log.error("the login-failure index next to the database is unusable: %r", exc)
         return self._index
@@ -315,12 +317,6 @@ class FailureStore:
             conn.execute("PRAGMA busy_timeout=5000")
             rows = conn.execute("SELECT key, window_start FROM auth_failures WHERE count > 0")
             return [(key, _micros(_sqlite_time(start)) + self._window_us) for key, start in rows]
-
-    def close(self) -> None:
-        """Unmap the index (the next use maps it again)."""
-        if self._index is not None and self._index_of == _forks[0]:
-            self._index.close()
-        self._index, self._index_of = None, -1
 
 
 def _micros(at: datetime) -> int:
