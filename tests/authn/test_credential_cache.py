@@ -16,6 +16,7 @@ from regauth.domain.credentials import BasicCredential, BearerCredential
 from regauth.errors import InvalidCredential
 from regauth.ports import Authenticated, CallerFacts, NoOpinion, Outcome, Rejected
 from regauth.store import Database, UserStore
+from regauth.store.cache import CachedUsers
 from tests.conftest import FrozenClock
 
 pytestmark = pytest.mark.anyio
@@ -352,3 +353,21 @@ async def test_identical_wrong_logins_are_each_verified_and_refused(
             tasks.start_soon(one)
     assert hasher.verifications == 3  # failures are never shared or remembered
     assert all(isinstance(o, Rejected) for o in outcomes)
+
+
+async def test_the_principal_is_made_once_per_record_read(
+    db: Database, users: UserStore, local: LocalUsers, clock: FrozenClock
+) -> None:
+    first = await assert_ok(local, "alice", "alice-pw")
+    assert first.principal.groups == frozenset({"dev"})
+    await users.set_groups("alice", ["ops"])  # a new record on the next read: a new principal
+    again = await assert_ok(local, "alice", "alice-pw")
+    assert again.principal.groups == frozenset({"ops"})
+    cached = LocalUsers(CachedUsers(db, clock, ttl=1), local._hasher, clock)
+    one = await assert_ok(cached, "alice", "alice-pw")
+    two = await assert_ok(cached, "alice", "alice-pw")
+    assert one.principal is two.principal  # the same cached record: made once
+    await users.set_groups("alice", ["dev", "ops"])
+    clock.advance(seconds=1)
+    three = await assert_ok(cached, "alice", "alice-pw")
+    assert three.principal.groups == frozenset({"dev", "ops"})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -16,7 +18,8 @@ from regauth.authn.throttle import Throttle, address_key
 from regauth.config.throttle import ThrottleSettings
 from regauth.errors import ThrottledError
 from regauth.store import Database
-from regauth.store.throttle import FailureStore, hashed_key
+from regauth.store.failure_index import Slot
+from regauth.store.throttle import FailureStore, _micros, hashed_key
 from regauth.web.problems import problem_response
 from tests.conftest import FrozenClock
 
@@ -242,7 +245,8 @@ async def test_a_worker_with_a_stale_snapshot_cannot_accept_a_locked_account(
     try:
         stale = Throttle.build(first, SETTINGS, clock, cache_seconds=1)
         other = Throttle.build(second, SETTINGS, clock, cache_seconds=1)
-        await stale.check("alice", "192.0.2.1")  # snapshot: no failures at all
+        await fail(stale, 1, "bob", "192.0.2.1")
+        await stale.check("alice", "192.0.2.1")  # snapshot: no failures on alice
         await fail(other, 3, "alice", "192.0.2.2")
         with pytest.raises(ThrottledError):
             await other.check("alice", "192.0.2.2")
@@ -342,7 +346,8 @@ def test_address_key(client_ip: str, key: str) -> None:
 
 
 async def test_bounded_hint_only_skips_resets(db: Database, clock: FrozenClock) -> None:
-    throttle = Throttle(FailureStore(db, clock), SETTINGS, clock, hint_size=2)
+    # Without the shared index (as on PostgreSQL) a process knows of failures by its hints.
+    throttle = Throttle(FailureStore(db, clock, index=False), SETTINGS, clock, hint_size=2)
     await fail(throttle, 1, "alice", "192.0.2.1")
     await fail(throttle, 1, "bob", "192.0.2.2")  # evicts alice's hints
     await throttle.succeeded("alice", "192.0.2.1")
@@ -377,7 +382,8 @@ def test_settings_shape(data: dict[str, int]) -> None:
 async def test_cached_snapshot_is_read_once_by_concurrent_checks(
     db: Database, clock: FrozenClock
 ) -> None:
-    throttle = Throttle.build(db, SETTINGS, clock, cache_seconds=1)
+    store = FailureStore(db, clock, window=SETTINGS.window, index=False)  # as on PostgreSQL
+    throttle = Throttle(store, SETTINGS, clock, cache_seconds=1)
     with statements(db) as seen:
         async with anyio.create_task_group() as tasks:
             for n in range(16):
@@ -392,7 +398,7 @@ async def test_cached_snapshot_is_read_once_by_concurrent_checks(
 
 
 async def test_concurrent_successes_share_one_fresh_read(db: Database, clock: FrozenClock) -> None:
-    store = FailureStore(db, clock, window=SETTINGS.window)
+    store = FailureStore(db, clock, window=SETTINGS.window, index=False)
     store._in_place = False  # the async driver's path, as on PostgreSQL
     throttle = Throttle(store, SETTINGS, clock, cache_seconds=1)
     await throttle.check("warm", "192.0.2.1")
@@ -401,3 +407,178 @@ async def test_concurrent_successes_share_one_fresh_read(db: Database, clock: Fr
             for n in range(16):
                 tasks.start_soon(throttle.succeeded, f"user{n}", "192.0.2.1")
     assert seen in (["SELECT"], ["SELECT", "SELECT"])  # the first round, then all the others
+
+
+# --- the shared index (SQLite files): a login on clean counters touches no database ------------
+
+sqlite_only = pytest.mark.parametrize("migrated_db_url", ["sqlite"], indirect=True)
+
+OTHER_PROCESS = """
+import sys, anyio
+from datetime import datetime
+from regauth.store import Database
+from regauth.store.throttle import FailureStore
+
+class Clock:
+    def now(self):
+        return datetime.fromisoformat(sys.argv[2])
+
+async def main():
+    db = Database(sys.argv[1])
+    try:
+        await FailureStore(db, Clock(), window=300).record_failure(sys.argv[3:])
+    finally:
+        await db.dispose()
+
+anyio.run(main)
+"""
+
+
+def _colliding(key: str) -> str:
+    """Another account name whose counter falls into ``key``'s bucket of the index."""
+    target = Slot.of(hashed_key(key)).bucket
+    return next(
+        name
+        for n in range(1_000_000)
+        if Slot.of(hashed_key(name := f"account:u{n}")).bucket == target
+    )
+
+
+@sqlite_only
+async def test_a_clean_login_reads_nothing(db: Database, clock: FrozenClock) -> None:
+    store = FailureStore(db, clock, window=SETTINGS.window)
+    throttle = Throttle(store, SETTINGS, clock, cache_seconds=1)
+    with statements(db) as seen:
+        for _ in range(3):
+            await throttle.check("alice", "192.0.2.1")
+            await throttle.succeeded("alice", "192.0.2.1")
+    assert store.indexed
+    assert seen == []
+    assert store._reader is None  # not even the in-place read of the account's counter
+
+
+@sqlite_only
+async def test_a_failure_recorded_by_another_process_is_seen_at_once(
+    db: Database, db_file: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    store = FailureStore(db, clock, window=SETTINGS.window)
+    throttle = Throttle(store, SETTINGS, clock, cache_seconds=60)
+    await throttle.check("alice", "192.0.2.1")
+    await throttle.succeeded("alice", "192.0.2.1")  # mapped, clean
+    assert store.flagged(["account:alice"]) == []
+    script = tmp_path / "other.py"
+    script.write_text(OTHER_PROCESS)
+    for _ in range(SETTINGS.max_failures_per_account):
+        with anyio.fail_after(60):
+            await anyio.run_process(
+                [sys.executable, str(script), db_file, clock.now().isoformat(), "account:alice"]
+            )
+    assert store.flagged(["account:alice", "account:bob"]) == ["account:alice"]
+    with pytest.raises(ThrottledError):  # no stale snapshot: it had never needed one
+        await throttle.check("alice", "192.0.2.1")
+    with pytest.raises(ThrottledError) as caught:
+        await throttle.succeeded("alice", "192.0.2.1")
+    assert caught.value.retry_after == 300
+    await throttle.succeeded("bob", "192.0.2.1")
+
+
+@sqlite_only
+async def test_the_flag_clears_when_the_window_ends(db: Database, clock: FrozenClock) -> None:
+    throttle = Throttle.build(db, SETTINGS, clock)
+    other = FailureStore(db, clock, window=SETTINGS.window)  # another worker's mapping
+    await fail(throttle, 1, "alice", "192.0.2.1")
+    clock.advance(seconds=200)
+    await fail(throttle, 1, "alice", "192.0.2.1")  # the window still ends at 300
+    keys = ["account:alice", "ip:192.0.2.1"]
+    clock.advance(seconds=99)
+    assert other.flagged(keys) == keys
+    clock.advance(seconds=1)
+    assert other.flagged(keys) == keys  # marked until the last failure's time + the window
+    clock.advance(seconds=200)
+    assert other.flagged(keys) == []
+    assert other.clean(keys)
+    with statements(db) as seen:
+        await throttle.check("alice", "192.0.2.1")
+        await throttle.succeeded("alice", "192.0.2.1")
+    assert seen == []
+
+
+@sqlite_only
+async def test_a_reset_clears_the_flag_for_every_worker(db: Database, clock: FrozenClock) -> None:
+    throttle = Throttle.build(db, SETTINGS, clock)
+    other = FailureStore(db, clock, window=SETTINGS.window)
+    await fail(throttle, 2, "alice", "192.0.2.1")
+    keys = ["account:alice", "ip:192.0.2.1"]
+    assert other.flagged(keys) == keys
+    await throttle.succeeded("alice", "192.0.2.1")
+    assert other.flagged(keys) == []
+    assert await other.failures(keys) == {"account:alice": 0, "ip:192.0.2.1": 0}
+    await other.record_failure(["account:alice"])
+    assert other.flagged(keys) == ["account:alice"]
+    await other.reset("account:alice")
+    assert other.flagged(keys) == []
+
+
+@sqlite_only
+async def test_a_shared_bucket_waits_for_its_window(db: Database, clock: FrozenClock) -> None:
+    """Two counters in one bucket: resetting one must not hide the other's failures."""
+    twin = _colliding("account:alice")
+    name = twin.removeprefix("account:")
+    throttle = Throttle.build(db, SETTINGS, clock)
+    await fail(throttle, 1, "alice", None)
+    await fail(throttle, 2, name, None)
+    await throttle.succeeded("alice", None)  # resets alice's counter only
+    store = FailureStore(db, clock, window=SETTINGS.window)
+    assert await store.failures(["account:alice", twin]) == {"account:alice": 0, twin: 2}
+    assert store.flagged([twin, "account:alice"]) == [twin, "account:alice"]  # speed only
+    await fail(throttle, 1, name, None)
+    with pytest.raises(ThrottledError):
+        await throttle.check(name, None)
+    with pytest.raises(ThrottledError):
+        await throttle.succeeded(name, None)
+    await throttle.succeeded("alice", None)  # a fresh read: alice has none
+    clock.advance(seconds=300)
+    assert store.flagged([twin, "account:alice"]) == []
+
+
+@sqlite_only
+async def test_a_failure_being_written_keeps_its_flag(db: Database, clock: FrozenClock) -> None:
+    """A reset that raced a failure's write cannot unmark it (the write may commit after)."""
+    store = FailureStore(db, clock, window=SETTINGS.window)
+    index = store._shared_index()
+    assert index is not None
+    key = Slot.of(hashed_key("account:alice"))
+    epochs = index.mark([key], _micros(clock.now()))  # a failure on its way to the database
+    marks = store.marks(["account:alice"])
+    await store.reset("account:alice")  # its delete found nothing
+    store.settle(["account:alice"], marks)
+    assert store.flagged(["account:alice"]) == ["account:alice"]
+    index.done([key], epochs)
+    assert store.flagged(["account:alice"]) == ["account:alice"]  # until a read says clean
+    marks = store.marks(["account:alice"])
+    store.settle(["account:alice"], marks)
+    assert store.flagged(["account:alice"]) == []
+
+
+@sqlite_only
+async def test_counters_from_before_the_index_are_flagged(db: Database, clock: FrozenClock) -> None:
+    plain = FailureStore(db, clock, window=SETTINGS.window, index=False)
+    await plain.record_failure(["account:alice"])  # no index marked this one
+    store = FailureStore(db, clock, window=SETTINGS.window)
+    assert store.flagged(["account:alice", "account:bob"]) == ["account:alice"]
+    clock.advance(seconds=300)
+    assert store.flagged(["account:alice"]) == []
+
+
+@sqlite_only
+async def test_an_unusable_index_falls_back_to_the_database(
+    db: Database, db_file: str, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = Path(db_file.removeprefix("sqlite:///"))
+    database.with_name(database.name + "-throttle").mkdir()  # cannot be mapped
+    throttle = Throttle.build(db, SETTINGS, clock)
+    await fail(throttle, 3, "alice", "192.0.2.1")
+    with pytest.raises(ThrottledError):
+        await throttle.succeeded("alice", "192.0.2.2")
+    assert FailureStore(db, clock).flagged(["account:alice"]) is None
+    assert "login-failure index" in caplog.text

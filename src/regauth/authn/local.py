@@ -17,10 +17,11 @@ is possible only for someone who already knows the password.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import operator
 import os
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
 
 from regauth.authn.passwords import PasswordHasher
@@ -62,20 +63,24 @@ class VerifiedLogins:
         user = username.encode("utf-8", "surrogatepass")
         # Length-prefixed: no (username, password) pair can spell another one.
         message = len(user).to_bytes(4, "big") + user + password.encode("utf-8", "surrogatepass")
-        return hmac.new(self._secret, message, hashlib.sha256).digest()
+        return hmac.digest(self._secret, message, "sha256")
 
-    def holds(self, key: bytes, password_hash: str | None) -> bool:
+    def holds(self, key: bytes, password_hash: str | None, now: datetime | None = None) -> bool:
         """True when ``key`` verified against this very ``password_hash`` and has not expired.
 
         Any other answer drops the entry.
         """
-        entry = self._entries.pop(key, None)
-        if entry is None or password_hash is None:
+        entry = self._entries.get(key)
+        if entry is None:
             return False
         stored, expires = entry
-        if stored != password_hash or expires <= self._clock.now():
+        if password_hash is None or stored != password_hash:
+            del self._entries[key]
             return False
-        self._entries[key] = entry  # back in, as the most recently used
+        if expires <= (self._clock.now() if now is None else now):
+            del self._entries[key]
+            return False
+        self._entries.move_to_end(key)  # the most recently used
         return True
 
     def remember(self, key: bytes, password_hash: str) -> None:
@@ -111,6 +116,7 @@ class LocalUsers:
         self._clock = clock
         self._cache = VerifiedLogins(clock, cache_ttl, cache_size)
         self._verifying: SingleFlight[bytes] = SingleFlight()
+        self._principals = Principals()
 
     @property
     def cache(self) -> VerifiedLogins:
@@ -127,17 +133,18 @@ class LocalUsers:
         # Identical logins in flight (a CI farm's robot) share one hash when the entry expires.
         while True:
             if user is not None and self._cached(key, user):
-                return Authenticated(_principal(user))
+                return Authenticated(self._principals.of(user))
             if not await self._verifying.wait(key):
                 break
         async with self._verifying.lead(key):
             return await self._verify(user, credential, key)
 
     def _cached(self, key: bytes, user: UserRecord) -> bool:
-        if self._refusal(user) is not None:
+        now = self._clock.now()
+        if self._refusal(user, now) is not None:
             self._cache.forget(key)
             return False
-        return self._cache.holds(key, user.password_hash)
+        return self._cache.holds(key, user.password_hash, now)
 
     async def _verify(
         self, user: UserRecord | None, credential: BasicCredential, key: bytes | None
@@ -156,17 +163,47 @@ class LocalUsers:
             await self._users.set_password(user.name, verified, expires_at=expires)
         if key is not None and verified is not None:
             self._cache.remember(key, verified)
-        return Authenticated(_principal(user))
+        return Authenticated(self._principals.of(user))
 
-    def _refusal(self, user: UserRecord) -> InvalidCredential | None:
+    def _refusal(self, user: UserRecord, now: datetime | None = None) -> InvalidCredential | None:
         """Why a user whose password is right may not log in, if it may not."""
         if user.disabled:
             return InvalidCredential("account disabled")
         expires = user.password_expires_at
-        if expires is not None and expires <= self._clock.now():
+        if expires is not None and expires <= (self._clock.now() if now is None else now):
             return InvalidCredential("password expired")
         return None
 
 
-def _principal(user: UserRecord) -> Principal:
-    return Principal(user.name, SOURCE, frozenset(user.groups), dict(user.attributes))
+class Principals:
+    """The principal of a user record, made once per record read (not once per login).
+
+    The user cache hands out the same record object until it reads the user
+    again, so a principal is reused exactly while it is built from the very
+    record (and token) it would be built from now. Principals are immutable.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._entries: dict[Hashable, tuple[tuple[object, ...], Principal]] = {}
+
+    def of(self, user: UserRecord, source: str = SOURCE) -> Principal:
+        return self.get((user.name, source), (user,), lambda: principal(user, source))
+
+    def get(
+        self, key: Hashable, basis: tuple[object, ...], make: Callable[[], Principal]
+    ) -> Principal:
+        """The principal made from ``basis`` (compared by identity) under ``key``."""
+        entry = self._entries.get(key)
+        same = entry is not None and len(entry[0]) == len(basis)
+        if entry is not None and same and all(map(operator.is_, entry[0], basis)):
+            return entry[1]
+        made = make()
+        if len(self._entries) >= self._size:
+            self._entries.clear()
+        self._entries[key] = (basis, made)
+        return made
+
+
+def principal(user: UserRecord, source: str = SOURCE) -> Principal:
+    return Principal(user.name, source, frozenset(user.groups), dict(user.attributes))

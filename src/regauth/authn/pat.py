@@ -13,11 +13,13 @@ for a write.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from pydantic import TypeAdapter, ValidationError
 
+from regauth.authn.local import Principals
 from regauth.authn.refresh import secret_hash
 from regauth.authz.config_rules import compile_rules
 from regauth.config.rules import SUBJECTS, RuleSettings
@@ -26,7 +28,7 @@ from regauth.domain.principal import Principal
 from regauth.domain.rules import Rule
 from regauth.errors import AuthenticationError, InvalidCredential, TokenExpired
 from regauth.ports import Authenticated, CallerFacts, Clock, NoOpinion, Outcome, Random, Rejected
-from regauth.store import TokenRecord, TokenStore, UserStore
+from regauth.store import TokenRecord, TokenStore, UserRecord, UserStore
 
 PREFIX = "regauth_pat_"
 KIND = "pat"
@@ -60,27 +62,26 @@ class PersonalTokens:
         self._tokens = tokens
         self._users = users
         self._clock = clock
+        self._principals = Principals()
 
     async def authenticate(self, credential: Credential, facts: CallerFacts) -> Outcome:
         secret, username = _secret(credential)
         if secret is None:
             return NoOpinion()
         record = await self._tokens.find_by_hash(secret_hash(secret))
-        problem = self._problem(record, username)
+        now = self._clock.now()
+        problem = self._problem(record, username, now)
         if problem is not None or record is None:
             return Rejected(problem or InvalidCredential())
         user = await self._users.get(record.user_name)
         if user is None:
             return Rejected(InvalidCredential("token is not valid"))
-        if record.last_used_at is None or record.last_used_at + TOUCH_INTERVAL <= self._clock.now():
+        if record.last_used_at is None or record.last_used_at + TOUCH_INTERVAL <= now:
             self._tokens.record_use(record.id, addr=facts.client_ip)
-        source = "robot" if user.kind == "robot" else KIND
-        rules = _compiled(record.id, record.rules_json)
-        groups, claims = frozenset(user.groups), dict(user.attributes)
-        return Authenticated(Principal(user.name, source, groups, claims, record.id, rules))
+        return Authenticated(self._principals.get(record.id, (record, user), _maker(record, user)))
 
     def _problem(
-        self, record: TokenRecord | None, username: str | None
+        self, record: TokenRecord | None, username: str | None, now: datetime
     ) -> AuthenticationError | None:
         if record is None or record.kind != KIND:
             return InvalidCredential("token is not valid")
@@ -90,9 +91,19 @@ class PersonalTokens:
             return InvalidCredential("account disabled")
         if username is not None and username != record.user_name:
             return InvalidCredential("token does not belong to this user")
-        if record.expires_at is not None and record.expires_at <= self._clock.now():
+        if record.expires_at is not None and record.expires_at <= now:
             return TokenExpired("token has expired")
         return None
+
+
+def _maker(record: TokenRecord, user: UserRecord) -> Callable[[], Principal]:
+    def make() -> Principal:
+        source = "robot" if user.kind == "robot" else KIND
+        rules = _compiled(record.id, record.rules_json)
+        groups, claims = frozenset(user.groups), dict(user.attributes)
+        return Principal(user.name, source, groups, claims, record.id, rules)
+
+    return make
 
 
 def _secret(credential: Credential) -> tuple[str | None, str | None]:

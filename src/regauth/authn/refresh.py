@@ -9,13 +9,15 @@ expires, is revoked, or its user is disabled.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import timedelta
 
+from regauth.authn.local import Principals
 from regauth.domain.credentials import Credential, RefreshCredential
 from regauth.domain.principal import Principal
 from regauth.errors import InvalidCredential, TokenExpired
 from regauth.ports import Authenticated, CallerFacts, Clock, NoOpinion, Outcome, Random, Rejected
-from regauth.store import TokenStore, UserStore
+from regauth.store import TokenRecord, TokenStore, UserRecord, UserStore
 
 SOURCE = "refresh_token"
 PREFIX = "regauth_rt_"
@@ -38,6 +40,7 @@ class RefreshTokens:
         self._clock = clock
         self._random = random
         self._ttl = timedelta(seconds=ttl)
+        self._principals = Principals()
 
     async def authenticate(self, credential: Credential, facts: CallerFacts) -> Outcome:
         if not isinstance(credential, RefreshCredential):
@@ -55,9 +58,7 @@ class RefreshTokens:
         if user is None:
             return Rejected(InvalidCredential("refresh token is not valid"))
         self._tokens.record_use(record.id, addr=facts.client_ip)
-        groups = frozenset(user.groups)
-        claims = dict(user.attributes)
-        return Authenticated(Principal(user.name, SOURCE, groups, claims, token_id=record.id))
+        return Authenticated(self._principals.get(record.id, (record, user), _maker(record, user)))
 
     async def issue(self, subject: str, client_id: str) -> str:
         """Create a refresh token for ``subject``; the raw secret is returned once."""
@@ -71,3 +72,11 @@ class RefreshTokens:
             client_id=client_id[:128],
         )
         return secret
+
+
+def _maker(record: TokenRecord, user: UserRecord) -> Callable[[], Principal]:
+    def make() -> Principal:
+        groups, claims = frozenset(user.groups), dict(user.attributes)
+        return Principal(user.name, SOURCE, groups, claims, token_id=record.id)
+
+    return make

@@ -17,18 +17,27 @@ counted like known ones: being throttled says nothing about whether an account
 exists. IPv6 clients are counted per /64, the block one subscriber usually
 holds; IPv4-mapped IPv6 addresses count as the IPv4 address.
 
-Cost: ``check`` is one indexed SELECT — or, with ``cache_seconds`` > 0 (the
+Cost, on a SQLite file: the store's shared index (a memory-mapped file next to
+the database, :mod:`regauth.store.failure_index`) is marked by every failure
+before it is written, whichever process records it; when neither the account
+nor the address is marked, ``check`` and ``succeeded`` return without any I/O
+(a few reads of shared memory). Only marked counters take the paths below,
+which are also the paths on PostgreSQL (no index: its workers may run on
+several hosts).
+
+``check`` is one indexed SELECT — or, with ``cache_seconds`` > 0 (the
 server's default, ``database.cache_seconds``), a lookup in a snapshot of all
 active counters that is re-read at most once per ``cache_seconds``, plus this
 process's own failures since; failures recorded by other workers in the last
 ``cache_seconds`` may be missed, so a guesser may get that many extra tries.
-``succeeded`` reads the account's counter afresh (never a write on a clean
-account; concurrent logins share one indexed SELECT, :class:`GroupRead`).
-When the account — or a counter this process knows of failures on — has
-failures, the decision to let the correct
-credential through and the reset are one atomic write transaction shared by
-every worker: once any worker answered 429, no worker accepts the account's
-password until the window ends, however old its snapshot. The per-address
+``succeeded`` reads the account's counter afresh — with the index, each
+marked counter (never a write on a clean account; concurrent logins share one
+indexed SELECT, :class:`GroupRead`). When the account — or a counter this
+process knows of failures on, or with the index a marked counter with
+failures — has failures, the decision to let the correct credential through
+and the reset are one atomic write transaction shared by every worker: once
+any worker answered 429, no worker accepts the account's password until the
+window ends, however old its snapshot. Without the index the per-address
 counter is read from the snapshot only, so a burst spread over several
 workers may get ``cache_seconds`` worth of extra tries per address before it
 is throttled.
@@ -36,10 +45,13 @@ is throttled.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 import anyio
 import anyio.lowlevel
@@ -53,6 +65,7 @@ from regauth.store import Database
 from regauth.store.throttle import FailureCount, FailureStore, hashed_key
 
 IPV6_PREFIX = 64
+KNOWN_LOGINS = 4096  # (username, address) pairs whose counter names are kept
 
 
 class Throttle:
@@ -80,6 +93,7 @@ class Throttle:
         self._local: dict[str, FailureCount] = {}  # this process's failures since the snapshot
         self._reads: SingleFlight[str] = SingleFlight()  # one snapshot read at a time
         self._fresh = GroupRead(store)
+        self._known: dict[tuple[str | None, str | None], Mapping[str, int]] = {}
 
     @classmethod
     def build(
@@ -95,7 +109,7 @@ class Throttle:
     async def check(self, username: str | None, client_ip: str | None) -> None:
         """Raise ThrottledError when over a limit; ``retry_after`` = seconds to the window's end."""
         limits = self._limits(username, client_ip)
-        if not limits:
+        if not limits or self._store.clean(limits):
             return
         counts = await self._counts(limits)
         self._remember(counts)
@@ -134,11 +148,23 @@ class Throttle:
         limits = self._limits(username, client_ip)
         if not limits:
             return
+        flagged = self._store.flagged(limits)
+        if flagged is not None and not flagged:  # no process recorded failures on either
+            return
         now = self._clock.now()
-        suspect = {k: n for k, n in limits.items() if self._dirty.get(k, now) > now}
-        account = f"account:{username}" if username else None
-        if account in limits and account not in suspect and await self._fresh.count(account):
-            suspect[account] = limits[account]
+        if flagged is None:  # no shared index: this process's hints and a fresh read
+            suspect = {k: n for k, n in limits.items() if self._dirty.get(k, now) > now}
+            account = f"account:{username}"
+            fresh = username and account in limits and account not in suspect
+            if fresh and await self._fresh.count(account):
+                suspect[account] = limits[account]
+        else:  # some may have failures: read them afresh
+            marks = self._store.marks(flagged)
+            found = await self._fresh.counts(flagged)
+            suspect = {k: limits[k] for k in flagged if k in found}
+            if len(suspect) < len(flagged):
+                none = [(k, m) for k, m in zip(flagged, marks, strict=True) if k not in found]
+                self._store.settle([k for k, _ in none], [m for _, m in none])
         if not suspect:
             return
         ends = await self._store.accept(suspect)
@@ -151,7 +177,7 @@ class Throttle:
             self._local.pop(key, None)
             self._snapshot.pop(hashed_key(key), None)
 
-    async def _counts(self, limits: dict[str, int]) -> dict[str, FailureCount]:
+    async def _counts(self, limits: Mapping[str, int]) -> dict[str, FailureCount]:
         if self._cache <= timedelta(0):
             return await self._store.counts(limits)
         now = self._clock.now()
@@ -173,13 +199,20 @@ class Throttle:
                 found[key] = FailureCount(count, max(ends))
         return found
 
-    def _limits(self, username: str | None, client_ip: str | None) -> dict[str, int]:
+    def _limits(self, username: str | None, client_ip: str | None) -> Mapping[str, int]:
+        """The counters of a login and their limits (the same few on every login: kept)."""
+        known = self._known.get((username, client_ip))
+        if known is not None:
+            return known
         s = self._settings
-        limits: dict[str, int] = {}
+        names: dict[str, int] = {}
         if username and s.max_failures_per_account > 0:
-            limits[f"account:{username}"] = s.max_failures_per_account
+            names[f"account:{username}"] = s.max_failures_per_account
         if client_ip and s.max_failures_per_address > 0:
-            limits[f"ip:{address_key(client_ip)}"] = s.max_failures_per_address
+            names[f"ip:{address_key(client_ip)}"] = s.max_failures_per_address
+        if len(self._known) >= KNOWN_LOGINS:
+            self._known.clear()
+        limits = self._known[(username, client_ip)] = MappingProxyType(names)
         return limits
 
     def _remember(self, counts: dict[str, FailureCount]) -> None:
@@ -223,10 +256,15 @@ class GroupRead:
         self._reading = anyio.Lock()
 
     async def count(self, key: str) -> FailureCount | None:
+        return (await self.counts([key])).get(key)
+
+    async def counts(self, keys: Iterable[str]) -> dict[str, FailureCount]:
+        """The counters among ``keys`` with failures, read by a query that started after."""
+        wanted = list(keys)
         round_ = self._forming
         if round_ is None:
             round_ = self._forming = _Round()
-        round_.keys.add(key)
+        round_.keys.update(wanted)
         if round_.led:
             await round_.done.wait()
         else:
@@ -245,9 +283,10 @@ class GroupRead:
                     round_.done.set()
         if round_.error is not None:
             raise round_.error
-        return round_.found.get(key)
+        return {k: round_.found[k] for k in wanted if k in round_.found}
 
 
+@functools.lru_cache(maxsize=4096)  # the same few addresses log in again and again
 def address_key(client_ip: str) -> str:
     """The counter name of a client address: IPv4 as is, IPv6 by its /64."""
     address = parse_address(client_ip)

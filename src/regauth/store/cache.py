@@ -36,13 +36,14 @@ class ReadCache(Generic[K, V]):
         self._size = size
         self._entries: OrderedDict[K, tuple[datetime, V]] = OrderedDict()
         self._loads: SingleFlight[K] = SingleFlight()
+        self._enabled = self._ttl > timedelta(0) and self._size > 0
 
     @property
     def enabled(self) -> bool:
-        return self._ttl > timedelta(0) and self._size > 0
+        return self._enabled
 
     async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
-        if not self.enabled:
+        if not self._enabled:
             return await load()
         while True:
             now = self._clock.now()
