@@ -11,8 +11,10 @@ import orjson
 import pytest
 
 from regauth.audit import DatabaseAudit
+from regauth.service import AuditEvent
 from regauth.spool import SUFFIX, Spool, decode, encode, recover
 from regauth.store import AuditStore, Database
+from regauth.store.audit import COLUMNS
 from tests.conftest import Instance
 from tests.test_audit import event
 
@@ -33,10 +35,20 @@ async def _count(store: AuditStore) -> int:
     return len(await store.list(limit=10_000))
 
 
+def _row(audit: DatabaseAudit, n: int = 0) -> dict[str, object]:
+    """The n-th recorded row, as a dict of the columns."""
+    return dict(zip(COLUMNS, audit._pending[n][0], strict=True))
+
+
+def _lines(directory: Path) -> list[bytes]:
+    (segment,) = directory.glob("*" + SUFFIX)
+    return segment.read_bytes().splitlines(keepends=True)
+
+
 def test_a_line_round_trips() -> None:
     audit = DatabaseAudit(None, spool=None)  # type: ignore[arg-type]
     audit.record(event(1))
-    row = audit._pending[0][0]
+    row = _row(audit)
     assert decode(encode(row)) == row
     assert decode(b'["torn') is None
     assert decode(b"[1, 2]\n") is None
@@ -44,15 +56,23 @@ def test_a_line_round_trips() -> None:
     assert decode(orjson.dumps(older)) == {**row, "nothing_granted": False}
 
 
-def test_a_line_with_the_document_embedded_reads_back_the_same_text() -> None:
-    audit = DatabaseAudit(None, spool=None)  # type: ignore[arg-type]
+@pytest.mark.anyio
+async def test_the_recorded_line_embeds_the_document_and_reads_back_the_row(
+    tmp_path: Path,
+) -> None:
+    audit = DatabaseAudit(None, spool=Spool(tmp_path))  # type: ignore[arg-type]
     audit.record(event(1))
-    row = audit._pending[0][0]
-    document = str(row["document"]).encode()
-    line = encode(row, document)
-    assert line.count(b"\\") == 0 and document in line  # embedded, not escaped again
-    assert decode(line) == row
-    assert decode(line[:-5]) is None  # torn
+    denied = event(2)
+    audit.record(AuditEvent(denied.at, "denied", "s\x00vc", None, None, None, (), username="bo"))
+    await audit.durable()  # no group-commit loop: synced at once
+    lines = _lines(tmp_path)
+    assert [decode(line) for line in lines] == [_row(audit, 0), _row(audit, 1)]
+    document = str(_row(audit)["document"]).encode()
+    assert lines[0].count(b"\\") == 0 and document in lines[0]  # embedded, not escaped again
+    assert decode(encode(_row(audit), document)) == _row(audit)  # the replay encoder agrees
+    assert decode(lines[0][:-5]) is None  # torn
+    assert _row(audit, 1)["error_code"] == "" and _row(audit, 1)["nothing_granted"] is True
+    await audit.close()
 
 
 @pytest.mark.anyio

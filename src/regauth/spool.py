@@ -31,27 +31,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
 import orjson
 
+from regauth.store.audit import COLUMNS
+
 log = logging.getLogger("regauth.audit")
 SUFFIX = ".spool"
-COLUMNS = (
-    "at",
-    "outcome",
-    "subject",
-    "source",
-    "service",
-    "client_ip",
-    "error_code",
-    "document",
-    "nothing_granted",
-)
 Row = dict[str, object]
+# One row as a tuple in COLUMNS order (``at`` a datetime, ``document`` the JSON text):
+# what the audit sink keeps between a decision and its batch, and what the store inserts.
+Values = tuple[Any, ...]
 DOCUMENT = COLUMNS.index("document")
 
 
@@ -125,17 +119,20 @@ class Spool:
     def segment(self) -> str:
         return self._segment
 
-    def append(self, line: bytes) -> Position:
+    def append(self, line: bytes) -> int:
+        """Buffer one line; returns where it ends in :attr:`segment` (read it after the call:
+        the append may have started a new segment)."""
         if self._fd < 0 or self._rotation_due():
             self._open_segment()
         self._buffer.append(line)
         self._size += len(line)
-        self._wakeup.set()
-        return Position(self._segment, self._size)
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+        return self._size
 
-    async def durable(self, position: Position) -> None:
-        """Return once ``position`` is on disk (a rotated segment was fully synced)."""
-        while position.segment == self._segment and self._synced < position.offset:
+    async def durable(self, segment: str, offset: int) -> None:
+        """Return once ``segment`` is on disk up to ``offset`` (a rotated one was fully synced)."""
+        while segment == self._segment and self._synced < offset:
             if self._broken:
                 return
             if not self._running:  # no group-commit loop (stopped by a reload, or a test)
@@ -144,9 +141,9 @@ class Spool:
             done = self._group_done
             await done.wait()
 
-    def drained(self, position: Position) -> None:
-        if position.segment == self._segment:
-            self._drained = max(self._drained, position.offset)
+    def drained(self, segment: str, offset: int) -> None:
+        if segment == self._segment:
+            self._drained = max(self._drained, offset)
 
     async def run(self) -> None:
         """The group-commit loop (one per process); what is left is synced when it stops."""
