@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -160,3 +161,55 @@ async def test_without_the_group_commit_loop_durable_syncs_at_once(
     (segment,) = (tmp_path / "spool").glob("*" + SUFFIX)
     assert len(segment.read_bytes().splitlines()) == 1
     await audit.close()
+
+
+def _spool_threads() -> int:
+    return sum(t.name == "regauth-spool" for t in threading.enumerate())
+
+
+@pytest.mark.anyio
+async def test_groups_are_synced_by_one_thread_that_ends_with_the_loop(
+    tmp_path: Path, store: AuditStore
+) -> None:
+    spool = Spool(tmp_path / "spool")
+    audit = DatabaseAudit(store, spool=spool)
+    before = _spool_threads()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(spool.run)
+        await anyio.wait_all_tasks_blocked()  # the loop waits for work
+        assert spool._running
+        for group in range(3):
+            for n in range(5):
+                audit.record(event(group * 5 + n))
+            with anyio.fail_after(5):
+                await audit.durable()
+            assert len(_lines(tmp_path / "spool")) == (group + 1) * 5
+        assert _spool_threads() == before + 1
+        tasks.cancel_scope.cancel()
+    assert _spool_threads() == before
+    await audit.close()
+    assert await _count(store) == 15
+
+
+@pytest.mark.anyio
+async def test_a_failed_write_stops_answers_from_waiting_and_keeps_the_rows(
+    tmp_path: Path, store: AuditStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = Spool(tmp_path / "spool")
+    audit = DatabaseAudit(store, spool=spool)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(spool.run)
+        await anyio.wait_all_tasks_blocked()
+        audit.record(event(1))
+        read_only = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(read_only, spool._fd)  # the segment's descriptor now refuses writes
+        os.close(read_only)
+        with anyio.fail_after(5):
+            await audit.durable()
+        audit.record(event(2))
+        with anyio.fail_after(5):
+            await audit.durable()  # given up: no more waiting
+        tasks.cancel_scope.cancel()
+    assert "audit spool unusable" in caplog.text
+    await audit.close()
+    assert await _count(store) == 2  # still reached the database from memory
