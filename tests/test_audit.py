@@ -13,7 +13,9 @@ from regauth.audit import DatabaseAudit
 from regauth.domain.policy import Grant
 from regauth.domain.scope import parse_scope
 from regauth.service import AuditEvent
+from regauth.spool import Values
 from regauth.store import AuditStore
+from regauth.store.audit import COLUMNS
 
 
 class FakeStore:
@@ -21,13 +23,11 @@ class FakeStore:
         self.batches: list[list[dict[str, object]]] = []
         self.fail = fail
 
-    async def add_many(
-        self, rows: Sequence[dict[str, object]], *, checkpoint: object = None
-    ) -> None:
+    async def add_values(self, rows: Sequence[Values], *, checkpoint: object = None) -> None:
         if self.fail:
             self.fail -= 1
             raise RuntimeError("database is locked")
-        self.batches.append(list(rows))
+        self.batches.append([dict(zip(COLUMNS, row, strict=True)) for row in rows])
 
 
 def event(n: int) -> AuditEvent:
@@ -89,7 +89,7 @@ async def test_log_lines_only_when_asked(caplog: pytest.LogCaptureFixture) -> No
 
 
 def test_store_type_is_the_real_one() -> None:
-    assert hasattr(AuditStore, "add_many")
+    assert hasattr(AuditStore, "add_values") and hasattr(AuditStore, "add_many")
 
 
 @pytest.mark.anyio

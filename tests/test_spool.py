@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import orjson
 import pytest
 
 from regauth.audit import DatabaseAudit
+from regauth.service import AuditEvent
 from regauth.spool import SUFFIX, Spool, decode, encode, recover
 from regauth.store import AuditStore, Database
+from regauth.store.audit import COLUMNS
 from tests.conftest import Instance
 from tests.test_audit import event
 
@@ -33,10 +36,20 @@ async def _count(store: AuditStore) -> int:
     return len(await store.list(limit=10_000))
 
 
+def _row(audit: DatabaseAudit, n: int = 0) -> dict[str, object]:
+    """The n-th recorded row, as a dict of the columns."""
+    return dict(zip(COLUMNS, audit._pending[n][0], strict=True))
+
+
+def _lines(directory: Path) -> list[bytes]:
+    (segment,) = directory.glob("*" + SUFFIX)
+    return segment.read_bytes().splitlines(keepends=True)
+
+
 def test_a_line_round_trips() -> None:
     audit = DatabaseAudit(None, spool=None)  # type: ignore[arg-type]
     audit.record(event(1))
-    row = audit._pending[0][0]
+    row = _row(audit)
     assert decode(encode(row)) == row
     assert decode(b'["torn') is None
     assert decode(b"[1, 2]\n") is None
@@ -44,15 +57,23 @@ def test_a_line_round_trips() -> None:
     assert decode(orjson.dumps(older)) == {**row, "nothing_granted": False}
 
 
-def test_a_line_with_the_document_embedded_reads_back_the_same_text() -> None:
-    audit = DatabaseAudit(None, spool=None)  # type: ignore[arg-type]
+@pytest.mark.anyio
+async def test_the_recorded_line_embeds_the_document_and_reads_back_the_row(
+    tmp_path: Path,
+) -> None:
+    audit = DatabaseAudit(None, spool=Spool(tmp_path))  # type: ignore[arg-type]
     audit.record(event(1))
-    row = audit._pending[0][0]
-    document = str(row["document"]).encode()
-    line = encode(row, document)
-    assert line.count(b"\\") == 0 and document in line  # embedded, not escaped again
-    assert decode(line) == row
-    assert decode(line[:-5]) is None  # torn
+    denied = event(2)
+    audit.record(AuditEvent(denied.at, "denied", "s\x00vc", None, None, None, (), username="bo"))
+    await audit.durable()  # no group-commit loop: synced at once
+    lines = _lines(tmp_path)
+    assert [decode(line) for line in lines] == [_row(audit, 0), _row(audit, 1)]
+    document = str(_row(audit)["document"]).encode()
+    assert lines[0].count(b"\\") == 0 and document in lines[0]  # embedded, not escaped again
+    assert decode(encode(_row(audit), document)) == _row(audit)  # the replay encoder agrees
+    assert decode(lines[0][:-5]) is None  # torn
+    assert _row(audit, 1)["error_code"] == "" and _row(audit, 1)["nothing_granted"] is True
+    await audit.close()
 
 
 @pytest.mark.anyio
@@ -140,3 +161,55 @@ async def test_without_the_group_commit_loop_durable_syncs_at_once(
     (segment,) = (tmp_path / "spool").glob("*" + SUFFIX)
     assert len(segment.read_bytes().splitlines()) == 1
     await audit.close()
+
+
+def _spool_threads() -> int:
+    return sum(t.name == "regauth-spool" for t in threading.enumerate())
+
+
+@pytest.mark.anyio
+async def test_groups_are_synced_by_one_thread_that_ends_with_the_loop(
+    tmp_path: Path, store: AuditStore
+) -> None:
+    spool = Spool(tmp_path / "spool")
+    audit = DatabaseAudit(store, spool=spool)
+    before = _spool_threads()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(spool.run)
+        await anyio.wait_all_tasks_blocked()  # the loop waits for work
+        assert spool._running
+        for group in range(3):
+            for n in range(5):
+                audit.record(event(group * 5 + n))
+            with anyio.fail_after(5):
+                await audit.durable()
+            assert len(_lines(tmp_path / "spool")) == (group + 1) * 5
+        assert _spool_threads() == before + 1
+        tasks.cancel_scope.cancel()
+    assert _spool_threads() == before
+    await audit.close()
+    assert await _count(store) == 15
+
+
+@pytest.mark.anyio
+async def test_a_failed_write_stops_answers_from_waiting_and_keeps_the_rows(
+    tmp_path: Path, store: AuditStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = Spool(tmp_path / "spool")
+    audit = DatabaseAudit(store, spool=spool)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(spool.run)
+        await anyio.wait_all_tasks_blocked()
+        audit.record(event(1))
+        read_only = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(read_only, spool._fd)  # the segment's descriptor now refuses writes
+        os.close(read_only)
+        with anyio.fail_after(5):
+            await audit.durable()
+        audit.record(event(2))
+        with anyio.fail_after(5):
+            await audit.durable()  # given up: no more waiting
+        tasks.cancel_scope.cancel()
+    assert "audit spool unusable" in caplog.text
+    await audit.close()
+    assert await _count(store) == 2  # still reached the database from memory

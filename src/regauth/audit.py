@@ -13,17 +13,19 @@ import anyio.lowlevel
 import orjson
 
 from regauth.service import AuditEvent
-from regauth.spool import Position, Spool, recover
-from regauth.spool import encode as spool_line
+from regauth.spool import DOCUMENT, Position, Spool, Values, recover
 from regauth.store import AuditStore
 
 log = logging.getLogger("regauth.audit")
-Pending = tuple[dict[str, object], Position | None]  # a row and where the spool holds it
+# A row (spool.COLUMNS order), the spool segment holding it and where its line ends there.
+Pending = tuple[Values, str, int]
+_LINE = orjson.OPT_APPEND_NEWLINE
 
 
-def event_document(event: AuditEvent) -> dict[str, object]:
+def event_document(event: AuditEvent, at: str | None = None) -> dict[str, object]:
+    """The JSON document of one decision (``at``: ``event.at`` in ISO 8601, when at hand)."""
     return {
-        "at": event.at.isoformat(),
+        "at": at if at is not None else event.at.isoformat(),
         "outcome": event.outcome,
         "service": event.service,
         "client_ip": event.client_ip,
@@ -92,7 +94,8 @@ class DatabaseAudit:
         self._chunk = chunk
         self._spool = spool
         self._recover_interval = recover_interval
-        self._last: Position | None = None  # the spool position of the newest record
+        self._last = 0  # where the newest record ends in the spool segment _last_segment
+        self._last_segment = ""
         self._pending: list[Pending] = []  # recorded since the last flush
         self._rows: list[Pending] = []  # logged, waiting to be inserted
 
@@ -101,17 +104,31 @@ class DatabaseAudit:
         return self._spool
 
     def record(self, event: AuditEvent) -> None:
-        document = orjson.dumps(event_document(event))
-        row = _row(event, document.decode())
-        position = None
-        if self._spool is not None:
-            position = self._last = self._spool.append(spool_line(row, document))
-        self._pending.append((row, position))
+        """Serialise once: the JSON document, the row tuple, and the spool line around both."""
+        at = event.at
+        stamp = at.isoformat()
+        document = orjson.dumps(event_document(event, stamp))
+        # A failed login has no subject: the attempted name stands in, so that
+        # `audit list --user bob` finds the attempts on bob.
+        subject = _column(event.subject or event.username)
+        service = _column(event.service) or ""
+        code = event.error_code or ""
+        nothing = event.nothing_granted
+        outcome, source, ip = event.outcome, event.source, event.client_ip
+        values = (at, outcome, subject, source, service, ip, code, document.decode(), nothing)
+        spool = self._spool
+        if spool is None:
+            self._pending.append((values, "", 0))
+            return
+        line = (stamp, outcome, subject, source, service, ip, code, orjson.Fragment(document))
+        offset = self._last = spool.append(orjson.dumps((*line, nothing), option=_LINE))
+        segment = self._last_segment = spool.segment
+        self._pending.append((values, segment, offset))
 
     async def durable(self) -> None:
         """Return once every event recorded so far is on disk (at once without a spool)."""
-        if self._spool is not None and self._last is not None:
-            await self._spool.durable(self._last)
+        if self._spool is not None and self._last:
+            await self._spool.durable(self._last_segment, self._last)
 
     async def flush(self) -> None:
         """Log and insert what is buffered, in chunks that let requests through."""
@@ -120,8 +137,8 @@ class DatabaseAudit:
         for start in range(0, len(pending), self._chunk):
             chunk = pending[start : start + self._chunk]
             if logging_on:
-                for row, _ in chunk:
-                    log.info(row["document"])
+                for values, _, _ in chunk:
+                    log.info(values[DOCUMENT])
             self._rows.extend(chunk)
             await self._write()
 
@@ -130,16 +147,19 @@ class DatabaseAudit:
             del self._rows[: len(self._rows) - self._limit]
             log.error("audit buffer full: dropped the oldest events")
         rows, self._rows = self._rows, []
-        checkpoint = next((p for _, p in reversed(rows) if p is not None), None)
+        if not rows:
+            return
+        _, segment, offset = rows[-1]  # the newest row ends furthest into the spool
+        checkpoint = Position(segment, offset) if segment else None
         try:
-            await self._store.add_many([row for row, _ in rows], checkpoint=checkpoint)
+            await self._store.add_values([values for values, _, _ in rows], checkpoint=checkpoint)
         except Exception as exc:
             reason = getattr(exc, "orig", None) or exc
             log.error("could not write %d audit events, will retry: %s", len(rows), reason)
             self._rows[:0] = rows
         else:
             if checkpoint is not None and self._spool is not None:
-                self._spool.drained(checkpoint)
+                self._spool.drained(segment, offset)
         await anyio.lowlevel.checkpoint()
 
     async def run(self) -> None:
@@ -176,19 +196,3 @@ def _column(value: str | None, size: int = 255) -> str | None:
     if value is None:
         return None
     return value.replace("\x00", "\ufffd")[:size]
-
-
-def _row(event: AuditEvent, document: str) -> dict[str, object]:
-    return {
-        "at": event.at,
-        "outcome": event.outcome,
-        # A failed login has no subject: the attempted name stands in, so that
-        # `audit list --user bob` finds the attempts on bob.
-        "subject": _column(event.subject or event.username),
-        "source": event.source,
-        "service": _column(event.service) or "",
-        "client_ip": event.client_ip,
-        "error_code": event.error_code,
-        "nothing_granted": event.nothing_granted,
-        "document": document,
-    }

@@ -407,7 +407,9 @@ class Runtime:
         account_rules = DatabaseRules(rules, clock, ttl)
         decider = Decider(lambda: policy, account_rules, clock, grants)
         spool = Spool(settings.path(settings.audit.spool_dir)) if settings.audit.spool else None
-        audit_store = AuditStore(db, also=events.on_audit_write)
+        # The outbox rides the audit batches only when token or login events are subscribed.
+        also = events.on_audit_write if events.audit_types else None
+        audit_store = AuditStore(db, also=also)
         audit = DatabaseAudit(audit_store, log_lines=settings.log.audit, spool=spool)
         throttle = Throttle.build(db, settings.auth.throttle, clock, cache_seconds=ttl)
         ui = await start_ui(settings, db, clock, random, PasswordSignIn(passwords, throttle))

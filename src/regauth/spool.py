@@ -21,37 +21,34 @@ longer wait, and the records still reach the database from memory.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import logging
 import os
+import queue
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
 import orjson
 
+from regauth.store.audit import COLUMNS
+
 log = logging.getLogger("regauth.audit")
 SUFFIX = ".spool"
-COLUMNS = (
-    "at",
-    "outcome",
-    "subject",
-    "source",
-    "service",
-    "client_ip",
-    "error_code",
-    "document",
-    "nothing_granted",
-)
 Row = dict[str, object]
+# One row as a tuple in COLUMNS order (``at`` a datetime, ``document`` the JSON text):
+# what the audit sink keeps between a decision and its batch, and what the store inserts.
+Values = tuple[Any, ...]
 DOCUMENT = COLUMNS.index("document")
 
 
@@ -116,6 +113,7 @@ class Spool:
         self._group_done = anyio.Event()
         self._broken = False
         self._running = False
+        self._syncer: _Syncer | None = None
 
     @property
     def directory(self) -> Path:
@@ -125,17 +123,20 @@ class Spool:
     def segment(self) -> str:
         return self._segment
 
-    def append(self, line: bytes) -> Position:
+    def append(self, line: bytes) -> int:
+        """Buffer one line; returns where it ends in :attr:`segment` (read it after the call:
+        the append may have started a new segment)."""
         if self._fd < 0 or self._rotation_due():
             self._open_segment()
         self._buffer.append(line)
         self._size += len(line)
-        self._wakeup.set()
-        return Position(self._segment, self._size)
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+        return self._size
 
-    async def durable(self, position: Position) -> None:
-        """Return once ``position`` is on disk (a rotated segment was fully synced)."""
-        while position.segment == self._segment and self._synced < position.offset:
+    async def durable(self, segment: str, offset: int) -> None:
+        """Return once ``segment`` is on disk up to ``offset`` (a rotated one was fully synced)."""
+        while segment == self._segment and self._synced < offset:
             if self._broken:
                 return
             if not self._running:  # no group-commit loop (stopped by a reload, or a test)
@@ -144,13 +145,14 @@ class Spool:
             done = self._group_done
             await done.wait()
 
-    def drained(self, position: Position) -> None:
-        if position.segment == self._segment:
-            self._drained = max(self._drained, position.offset)
+    def drained(self, segment: str, offset: int) -> None:
+        if segment == self._segment:
+            self._drained = max(self._drained, offset)
 
     async def run(self) -> None:
         """The group-commit loop (one per process); what is left is synced when it stops."""
         self._running = True
+        syncer = self._syncer = _Syncer()
         try:
             while True:
                 await self._wakeup.wait()
@@ -162,12 +164,13 @@ class Spool:
                 self._buffer = []
                 if data:
                     try:
-                        await anyio.to_thread.run_sync(_write_and_sync, fd, data)
+                        await syncer.write(fd, data)
                     except OSError as exc:
                         self._give_up(exc)
                 self._group_committed(upto)
         finally:
             self._running = False
+            syncer.stop()  # after a write still under way: the file stays in order
             self._sync_now()
 
     def _sync_now(self) -> None:
@@ -221,6 +224,59 @@ class Spool:
             os.close(old[0])
             with contextlib.suppress(OSError):
                 old[1].unlink()
+
+
+STOP_SECONDS = 10.0  # how long a stopping spool waits for a write under way
+Job = tuple[int, bytes, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
+
+
+class _Syncer:
+    """The group-commit loop's own thread: write and fsync one group at a time.
+
+    Handing a group over costs one put on a C queue and one ``call_soon_threadsafe``
+    back; a thread pool (``anyio.to_thread``) costs a capacity limiter, a
+    Python-level queue and condition and a cancel scope per group, in the event
+    loop's thread. The server runs on asyncio (granian, uvicorn), so the group's
+    future is an asyncio one.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="regauth-spool", daemon=True)
+        self._thread.start()
+
+    async def write(self, fd: int, data: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._jobs.put((fd, data, loop, done))
+        # Not abandoned when cancelled: the next write must not overtake this one.
+        with anyio.CancelScope(shield=True):
+            await done
+
+    def stop(self) -> None:
+        """End the thread once the groups handed over are written (waits for them)."""
+        self._jobs.put(None)
+        self._thread.join(timeout=STOP_SECONDS)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fd, data, loop, done = job
+            error: OSError | None = None
+            try:
+                _write_and_sync(fd, data)
+            except OSError as exc:
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, done, error)
+
+
+def _settle(done: asyncio.Future[None], error: OSError | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
 def _write_and_sync(fd: int, data: bytes) -> None:

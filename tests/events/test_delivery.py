@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
@@ -13,11 +14,12 @@ import trustme
 
 from regauth.config.events import DeliverySettings, EventWebhookSettings
 from regauth.errors import ConfigError
-from regauth.events.delivery import DeliveryMetrics, DeliveryWorker, Endpoint
+from regauth.events.delivery import BACKLOG_SECONDS, DeliveryMetrics, DeliveryWorker, Endpoint
 from regauth.events.outbox import Outbox, enqueue
 from regauth.metrics import MetricRegistry
 from regauth.ports import SystemClock, SystemRandom
 from regauth.store import Database
+from tests.conftest import FrozenClock
 from tests.events.receiver import Receiver
 
 pytestmark = pytest.mark.anyio
@@ -224,3 +226,48 @@ def test_an_unreadable_ca_bundle_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         Endpoint.build("siem", settings, {}, tmp_path)
     assert info.value.path == "events.webhook.siem.server_ca_bundle"
+
+
+class CountingOutbox(Outbox):
+    """The real outbox, counting how often the backlog gauges are re-read."""
+
+    backlogs = 0
+
+    async def backlog(self, now: datetime) -> tuple[int, float]:
+        self.backlogs += 1
+        return await super().backlog(now)
+
+
+async def test_an_idle_worker_rereads_the_backlog_gauges_only_now_and_then(db: Database) -> None:
+    clock = FrozenClock(datetime.now(UTC))
+    registry = MetricRegistry()
+    receiver = Receiver(SECRET, free_port()).start()
+    outbox = CountingOutbox(db)
+    w = DeliveryWorker(
+        outbox,
+        [endpoint(receiver.url)],
+        FAST,
+        clock=clock,
+        random=SystemRandom(),
+        metrics=DeliveryMetrics(registry),
+    )
+    try:
+        await add(db, 2)
+        later = clock.now() + timedelta(seconds=BACKLOG_SECONDS)
+        assert await outbox.route(lambda _t: ["receiver"], later) == 2  # due in 10 s
+        assert await w.run_once() == 0
+        assert (outbox.backlogs, registry.sample("regauth_outbox_depth")) == (1, 2.0)
+        clock.advance(seconds=BACKLOG_SECONDS / 2)
+        assert await w.run_once() == 0
+        assert outbox.backlogs == 1  # idle, and read a moment ago
+        clock.advance(seconds=BACKLOG_SECONDS)
+        assert await w.run_once() == 2  # due now: both delivered, then the gauges re-read
+        assert (outbox.backlogs, registry.sample("regauth_outbox_depth")) == (2, 0.0)
+        assert await w.run_once() == 0
+        assert outbox.backlogs == 2
+        clock.advance(seconds=BACKLOG_SECONDS)
+        assert await w.run_once() == 0
+        assert outbox.backlogs == 3  # idle, but the last reading is old
+    finally:
+        await w.aclose()
+        receiver.stop()

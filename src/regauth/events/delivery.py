@@ -35,6 +35,9 @@ from regauth.ports import Clock, Random
 log = logging.getLogger("regauth.events")
 Sweep = Callable[[datetime], Awaitable[int]]
 SWEEP_SECONDS = 5.0  # expiry of temporary grants, old replay records
+# The backlog gauges are re-read after every round that attempted deliveries and at
+# least this often otherwise (two counting queries: an idle worker skips them).
+BACKLOG_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,7 @@ class DeliveryWorker:
         self._sweeps = sweeps
         self._wake = anyio.Event()
         self._swept: datetime | None = None
+        self._counted: datetime | None = None  # when the backlog gauges were last read
         if endpoints:  # httpx is imported only by a server that has event webhooks
             import httpx
         self._clients = {
@@ -139,10 +143,14 @@ class DeliveryWorker:
         async with anyio.create_task_group() as tasks:
             for item in claimed:
                 tasks.start_soon(self._attempt, item, limiter)
-        with anyio.CancelScope(shield=True):
-            depth, age = await self._outbox.backlog(self._clock.now())
-        self._metrics.depth.set(depth)
-        self._metrics.oldest.set(age)
+        now = self._clock.now()
+        stale = self._counted is None or (now - self._counted).total_seconds() >= BACKLOG_SECONDS
+        if claimed or stale:
+            self._counted = now
+            with anyio.CancelScope(shield=True):
+                depth, age = await self._outbox.backlog(now)
+            self._metrics.depth.set(depth)
+            self._metrics.oldest.set(age)
         return len(claimed)
 
     async def _prepare(self) -> list[Claimed]:

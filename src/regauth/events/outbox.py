@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from regauth.store import Database
@@ -102,16 +102,20 @@ class DeliveryView:
 class Outbox:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Built once: the idle poll runs every second in every worker.
+        unrouted = exists().where(EventRow.routed.is_(False))
+        pending = exists().where(
+            DeliveryRow.state == PENDING, DeliveryRow.due_at <= bindparam("now")
+        )
+        self._due = select(or_(unrouted, pending))
 
     def _locking(self) -> bool:
         return self._db.dialect == "postgresql"
 
     async def due(self, now: datetime) -> bool:
         """Is anything waiting (a cheap read, so an idle worker takes no write lock)?"""
-        unrouted = exists().where(EventRow.routed.is_(False))
-        pending = exists().where(DeliveryRow.state == PENDING, DeliveryRow.due_at <= now)
-        async with self._db.session() as session:
-            return bool(await session.scalar(select(or_(unrouted, pending))))
+        async with self._db.engine.connect() as conn:
+            return bool(await conn.scalar(self._due, {"now": now}))
 
     async def route(
         self, wants: Callable[[str], Iterable[str]], now: datetime, limit: int = 200
