@@ -22,7 +22,7 @@ from regauth.domain.credentials import BasicCredential, Credential, RefreshCrede
 from regauth.domain.grants import TemporaryGrant, TemporaryGrants
 from regauth.domain.plans import Plans, license_revoked, plan_of
 from regauth.domain.policy import AccountRules, Grant, Stage, TokenRules, evaluate
-from regauth.domain.principal import Principal
+from regauth.domain.principal import ANONYMOUS, Principal
 from regauth.domain.rules import RequestContext, Rule
 from regauth.domain.scope import ResourceActions
 from regauth.errors import (
@@ -151,7 +151,13 @@ class GrantSource(Protocol):
 
 
 class Decider:
-    """The authorization half: principal + requested scopes → grants with traces."""
+    """The authorization half: principal + requested scopes → grants with traces.
+
+    What depends only on the configuration is built once per policy (the
+    stages after the account rules); the account-rules stage is built once per
+    rule lists (the rule source hands back the same lists object while its
+    cache holds them: the anonymous caller's never change).
+    """
 
     def __init__(
         self,
@@ -164,6 +170,13 @@ class Decider:
         self._rules = rules
         self._clock = clock
         self._grants = grants
+        self._compiled: _Compiled | None = None
+
+    def _compile(self, policy: TokenPolicy) -> _Compiled:
+        compiled = self._compiled
+        if compiled is None or compiled.policy is not policy:
+            compiled = self._compiled = _Compiled(policy)
+        return compiled
 
     async def decide(
         self,
@@ -172,27 +185,29 @@ class Decider:
         facts: CallerFacts,
         *,
         webhooks: bool = True,
+        now: datetime | None = None,
     ) -> tuple[Grant, ...]:
-        """Raise LicenseRevoked for a revoked licence; else every grant with its trace."""
+        """Raise LicenseRevoked for a revoked licence; else every grant with its trace.
+
+        ``now`` is the time of the request (read from the clock when not given).
+        """
         policy = self._policy()
+        compiled = self._compile(policy)
         if license_revoked(principal, policy.license_claim, policy.revoked_licenses):
             raise LicenseRevoked("the licence presented by this caller has been revoked")
-        user_rules, group_rules = await self._rules.rules_for(principal)
-        stages: list[Stage] = [AccountRules(policy.config_rules, user_rules, group_rules)]
+        if now is None:
+            now = self._clock.now()
+        stages = compiled.stages(await self._rules.rules_for(principal))
         if self._grants is not None and not principal.anonymous:
-            temporary = await self._grants.active(principal.subject, self._clock.now())
+            temporary = await self._grants.active(principal.subject, now)
             if temporary:
-                stages.append(TemporaryGrants(temporary))
-        stages.append(TokenRules())
-        if policy.plans is not None:
-            stages.append(policy.plans)
-        stages.extend(policy.policies)
+                stages = (stages[0], TemporaryGrants(temporary), *stages[1:])
         ctx = RequestContext(
             principal,
             facts.service,
             facts.client_ip,
-            at=int(self._clock.now().timestamp()),
-            plan=plan_of(principal, policy.plan_claim, policy.default_plan),
+            at=int(now.timestamp()),
+            plan=compiled.plan(principal),
         )
         grants = evaluate(stages, scopes, ctx)
         for stage in policy.async_stages if webhooks else ():
@@ -204,6 +219,44 @@ class Decider:
         policy = self._policy()
         _check_service(policy.services, request.service)
         _check_denied(policy, request, grants)
+
+
+AccountRuleLists = tuple[tuple[Rule, ...], GroupRules]
+MAX_REMEMBERED_LISTS = 4096
+
+
+class _Compiled:
+    """The stage lists of one policy: the stages after the account rules, built once,
+    and the whole list per account rule lists (remembered by identity, bounded)."""
+
+    __slots__ = ("_by_lists", "_tail", "anonymous_plan", "policy")
+
+    def __init__(self, policy: TokenPolicy) -> None:
+        self.policy = policy
+        tail: list[Stage] = [TokenRules()]
+        if policy.plans is not None:
+            tail.append(policy.plans)
+        tail.extend(policy.policies)
+        self._tail = tuple(tail)
+        self._by_lists: dict[int, tuple[AccountRuleLists, tuple[Stage, ...]]] = {}
+        self.anonymous_plan = plan_of(ANONYMOUS, policy.plan_claim, policy.default_plan)
+
+    def stages(self, lists: AccountRuleLists) -> tuple[Stage, ...]:
+        found = self._by_lists.get(id(lists))
+        if found is not None and found[0] is lists:
+            return found[1]
+        user_rules, group_rules = lists
+        stages = (AccountRules(self.policy.config_rules, user_rules, group_rules), *self._tail)
+        if len(self._by_lists) >= MAX_REMEMBERED_LISTS:
+            self._by_lists.clear()
+        self._by_lists[id(lists)] = (lists, stages)  # holds ``lists``: its id stays its own
+        return stages
+
+    def plan(self, principal: Principal) -> str:
+        if principal is ANONYMOUS:
+            return self.anonymous_plan
+        policy = self.policy
+        return plan_of(principal, policy.plan_claim, policy.default_plan)
 
 
 class TokenService:
@@ -233,18 +286,19 @@ class TokenService:
     async def issue(self, credential: Credential | None, request: TokenRequest) -> IssuedToken:
         """Mint a token or raise a ProblemError; either way an audit event is recorded."""
         policy = self._policy()
+        now = self._clock.now()  # the one time of this request: grants, token and audit
         principal: Principal | None = None
         grants: tuple[Grant, ...] = ()
         try:
             _check_service(policy.services, request.service)
             principal = await self._identify(credential, request)
-            grants = await self._decider.decide(principal, request.scopes, request.facts)
+            grants = await self._decider.decide(principal, request.scopes, request.facts, now=now)
             _check_denied(policy, request, grants)
-            issued = await self._mint(policy, principal, grants, credential, request)
+            issued = await self._mint(policy, principal, grants, credential, request, now)
         except ProblemError as error:
-            self._audit.record(self._event(request, principal, grants, error.code, credential))
+            self._audit.record(self._event(request, principal, grants, error.code, credential, now))
             raise
-        self._audit.record(self._event(request, principal, grants, "", credential))
+        self._audit.record(self._event(request, principal, grants, "", credential, now))
         return issued
 
     async def identify(self, credential: Credential | None, facts: CallerFacts) -> Principal:
@@ -272,8 +326,8 @@ class TokenService:
         grants: tuple[Grant, ...],
         credential: Credential | None,
         request: TokenRequest,
+        now: datetime,
     ) -> IssuedToken:
-        now = self._clock.now()
         facts = TokenRequestFacts(
             issuer=policy.issuer,
             subject=principal.subject,
@@ -283,7 +337,9 @@ class TokenService:
             jti=self._random.token_urlsafe(18),
         )
         token = self._signer().sign(token_claims(facts, grants))
-        refresh = await self._refresh_token(principal, credential, request)
+        refresh = (
+            await self._refresh_token(principal, credential, request) if request.offline else None
+        )
         return IssuedToken(
             token, policy.ttl, now.replace(microsecond=0), principal, grants, refresh
         )
@@ -303,10 +359,11 @@ class TokenService:
         principal: Principal | None,
         grants: tuple[Grant, ...],
         code: str,
-        credential: Credential | None = None,
+        credential: Credential | None,
+        now: datetime,
     ) -> AuditEvent:
         return AuditEvent(
-            at=self._clock.now(),
+            at=now,
             outcome="denied" if code else "issued",
             service=request.service,
             client_ip=request.client_ip,

@@ -3,7 +3,8 @@
 :meth:`TokenSigner.sign` is on the hot path of every ``/token`` request: the
 key object, algorithm and the encoded header segment (which carries the
 whole ``x5c`` chain) are fixed at construction, so a call is one JSON
-encoding, one signature and one base64 of the two joined. ES keys sign through
+encoding, one signature and two base64url encodings (the claims and the
+signature), with the hash and padding objects made once. ES keys sign through
 ``cryptography`` directly: the DER signature becomes ``r || s`` with
 ``decode_dss_signature`` and two ``int.to_bytes``; RSA keys sign with
 PKCS #1 v1.5 and the hash chosen at construction. The JWS header is exactly
@@ -17,7 +18,7 @@ validating them is the caller's job. A new keyring means a new signer.
 
 from __future__ import annotations
 
-import base64
+import binascii
 from collections.abc import Callable, Mapping
 
 import jwt
@@ -94,5 +95,9 @@ def _signature_function(key: object, alg: str) -> Callable[[bytes], bytes]:
     raise ValueError(f"cannot sign {alg} with a {type(key).__name__}")
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    """Unpadded base64url (RFC 7515 §2)."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
