@@ -197,22 +197,44 @@ class Decider:
             raise LicenseRevoked("the licence presented by this caller has been revoked")
         if now is None:
             now = self._clock.now()
-        stages = compiled.stages(await self._rules.rules_for(principal))
-        if self._grants is not None and not principal.anonymous:
-            temporary = await self._grants.active(principal.subject, now)
-            if temporary:
-                stages = (stages[0], TemporaryGrants(temporary), *stages[1:])
-        ctx = RequestContext(
+        pipeline = compiled.pipeline(await self._rules.rules_for(principal))
+        ctx: RequestContext | None = None
+        if principal is ANONYMOUS and pipeline.memo is not None:
+            # The anonymous caller's decision is a function of what it asked for, the
+            # service and (when a rule looks at it) its address: remembered per rule lists.
+            address = facts.client_ip if pipeline.uses_address else None
+            key = (scopes, facts.service, address)
+            grants = pipeline.memo.get(key)
+            if grants is None:
+                ctx = self._context(compiled, principal, facts, now)
+                grants = pipeline.remember(key, evaluate(pipeline.stages, scopes, ctx))
+        else:
+            stages = pipeline.stages
+            if self._grants is not None and not principal.anonymous:
+                temporary = await self._grants.active(principal.subject, now)
+                if temporary:
+                    stages = (stages[0], TemporaryGrants(temporary), *stages[1:])
+            ctx = self._context(compiled, principal, facts, now)
+            grants = evaluate(stages, scopes, ctx)
+        if webhooks and policy.async_stages:
+            ctx = ctx or self._context(compiled, principal, facts, now)
+            for stage in policy.async_stages:
+                grants = tuple(
+                    [await stage.apply(g, ctx, facts) if g.actions else g for g in grants]
+                )
+        return grants
+
+    @staticmethod
+    def _context(
+        compiled: _Compiled, principal: Principal, facts: CallerFacts, now: datetime
+    ) -> RequestContext:
+        return RequestContext(
             principal,
             facts.service,
             facts.client_ip,
             at=int(now.timestamp()),
             plan=compiled.plan(principal),
         )
-        grants = evaluate(stages, scopes, ctx)
-        for stage in policy.async_stages if webhooks else ():
-            grants = tuple([await stage.apply(g, ctx, facts) if g.actions else g for g in grants])
-        return grants
 
     def check_request(self, request: TokenRequest, grants: tuple[Grant, ...] = ()) -> None:
         """The token endpoint's own refusals around ``decide`` (unknown service, on_denied)."""
@@ -222,14 +244,39 @@ class Decider:
 
 
 AccountRuleLists = tuple[tuple[Rule, ...], GroupRules]
-MAX_REMEMBERED_LISTS = 4096
+MAX_REMEMBERED = 4096
+DecisionKey = tuple[tuple[ResourceActions, ...], str, str | None]
+
+
+class _Pipeline:
+    """The pure stages for one set of account rule lists, and the anonymous decisions made
+    with them (``memo`` is None when a stage may depend on more than the request: CEL)."""
+
+    __slots__ = ("lists", "memo", "stages", "uses_address")
+
+    def __init__(self, lists: AccountRuleLists, stages: tuple[Stage, ...], *, pure: bool) -> None:
+        self.lists = lists  # held: its id, the key this pipeline is found by, stays its own
+        self.stages = stages
+        self.memo: dict[DecisionKey, tuple[Grant, ...]] | None = {} if pure else None
+        account = stages[0]
+        assert isinstance(account, AccountRules)
+        every = (account.rules, account.user_rules, *(r for _, r in account.group_rules))
+        self.uses_address = any(rule.networks for rules in every for rule in rules)
+
+    def remember(self, key: DecisionKey, grants: tuple[Grant, ...]) -> tuple[Grant, ...]:
+        assert self.memo is not None
+        if len(self.memo) >= MAX_REMEMBERED:
+            self.memo.clear()
+        self.memo[key] = grants
+        return grants
 
 
 class _Compiled:
-    """The stage lists of one policy: the stages after the account rules, built once,
-    and the whole list per account rule lists (remembered by identity, bounded)."""
+    """What one policy fixes: the stages after the account rules (built once), and the
+    pipeline per account rule lists (found by the lists' identity: the rule source hands
+    back the same object while its cache holds it; bounded)."""
 
-    __slots__ = ("_by_lists", "_tail", "anonymous_plan", "policy")
+    __slots__ = ("_by_lists", "_pure", "_tail", "anonymous_plan", "policy")
 
     def __init__(self, policy: TokenPolicy) -> None:
         self.policy = policy
@@ -238,19 +285,21 @@ class _Compiled:
             tail.append(policy.plans)
         tail.extend(policy.policies)
         self._tail = tuple(tail)
-        self._by_lists: dict[int, tuple[AccountRuleLists, tuple[Stage, ...]]] = {}
+        self._pure = not policy.policies  # account rules, token rules, plans: no clock
+        self._by_lists: dict[int, _Pipeline] = {}
         self.anonymous_plan = plan_of(ANONYMOUS, policy.plan_claim, policy.default_plan)
 
-    def stages(self, lists: AccountRuleLists) -> tuple[Stage, ...]:
+    def pipeline(self, lists: AccountRuleLists) -> _Pipeline:
         found = self._by_lists.get(id(lists))
-        if found is not None and found[0] is lists:
-            return found[1]
+        if found is not None and found.lists is lists:
+            return found
         user_rules, group_rules = lists
-        stages = (AccountRules(self.policy.config_rules, user_rules, group_rules), *self._tail)
-        if len(self._by_lists) >= MAX_REMEMBERED_LISTS:
+        account = AccountRules(self.policy.config_rules, user_rules, group_rules)
+        pipeline = _Pipeline(lists, (account, *self._tail), pure=self._pure)
+        if len(self._by_lists) >= MAX_REMEMBERED:
             self._by_lists.clear()
-        self._by_lists[id(lists)] = (lists, stages)  # holds ``lists``: its id stays its own
-        return stages
+        self._by_lists[id(lists)] = pipeline
+        return pipeline
 
     def plan(self, principal: Principal) -> str:
         if principal is ANONYMOUS:
