@@ -340,7 +340,10 @@ class TokenService:
         grants: tuple[Grant, ...] = ()
         try:
             _check_service(policy.services, request.service)
-            principal = await self._identify(credential, request)
+            if credential is None:  # anonymous: nothing to throttle
+                principal = await self._identity.identify(None, request.facts)
+            else:
+                principal = await self._identify(credential, request)
             grants = await self._decider.decide(principal, request.scopes, request.facts, now=now)
             _check_denied(policy, request, grants)
             issued = await self._mint(policy, principal, grants, credential, request, now)

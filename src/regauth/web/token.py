@@ -178,7 +178,7 @@ def _basic(value: str) -> BasicCredential:
 
 
 async def _read_form(headers: RawHeaders, receive: Receive) -> dict[str, str]:
-    content_type = headers.get("content-type", "") or ""
+    content_type = headers.get("content-type", "")
     if not content_type.lower().startswith("application/x-www-form-urlencoded"):
         raise RequestError("POST /token takes an application/x-www-form-urlencoded body")
     body = await read_body(headers, receive, MAX_FORM_BYTES)
