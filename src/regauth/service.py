@@ -252,16 +252,23 @@ class _Pipeline:
     """The pure stages for one set of account rule lists, and the anonymous decisions made
     with them (``memo`` is None when a stage may depend on more than the request: CEL)."""
 
-    __slots__ = ("lists", "memo", "stages", "uses_address")
+    __slots__ = ("_uses_address", "lists", "memo", "stages")
 
     def __init__(self, lists: AccountRuleLists, stages: tuple[Stage, ...], *, pure: bool) -> None:
         self.lists = lists  # held: its id, the key this pipeline is found by, stays its own
         self.stages = stages
         self.memo: dict[DecisionKey, tuple[Grant, ...]] | None = {} if pure else None
-        account = stages[0]
-        assert isinstance(account, AccountRules)
-        every = (account.rules, account.user_rules, *(r for _, r in account.group_rules))
-        self.uses_address = any(rule.networks for rules in every for rule in rules)
+        self._uses_address: bool | None = None
+
+    @property
+    def uses_address(self) -> bool:
+        """Whether a rule has a network matcher (then the address is part of a decision)."""
+        if self._uses_address is None:
+            account = self.stages[0]
+            assert isinstance(account, AccountRules)
+            every = (account.rules, account.user_rules, *(r for _, r in account.group_rules))
+            self._uses_address = any(rule.networks for rules in every for rule in rules)
+        return self._uses_address
 
     def remember(self, key: DecisionKey, grants: tuple[Grant, ...]) -> tuple[Grant, ...]:
         assert self.memo is not None
