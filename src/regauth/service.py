@@ -22,7 +22,7 @@ from regauth.domain.credentials import BasicCredential, Credential, RefreshCrede
 from regauth.domain.grants import TemporaryGrant, TemporaryGrants
 from regauth.domain.plans import Plans, license_revoked, plan_of
 from regauth.domain.policy import AccountRules, Grant, Stage, TokenRules, evaluate
-from regauth.domain.principal import Principal
+from regauth.domain.principal import ANONYMOUS, Principal
 from regauth.domain.rules import RequestContext, Rule
 from regauth.domain.scope import ResourceActions
 from regauth.errors import (
@@ -151,7 +151,13 @@ class GrantSource(Protocol):
 
 
 class Decider:
-    """The authorization half: principal + requested scopes → grants with traces."""
+    """The authorization half: principal + requested scopes → grants with traces.
+
+    What depends only on the configuration is built once per policy (the
+    stages after the account rules); the account-rules stage is built once per
+    rule lists (the rule source hands back the same lists object while its
+    cache holds them: the anonymous caller's never change).
+    """
 
     def __init__(
         self,
@@ -164,6 +170,13 @@ class Decider:
         self._rules = rules
         self._clock = clock
         self._grants = grants
+        self._compiled: _Compiled | None = None
+
+    def _compile(self, policy: TokenPolicy) -> _Compiled:
+        compiled = self._compiled
+        if compiled is None or compiled.policy is not policy:
+            compiled = self._compiled = _Compiled(policy)
+        return compiled
 
     async def decide(
         self,
@@ -172,38 +185,134 @@ class Decider:
         facts: CallerFacts,
         *,
         webhooks: bool = True,
+        now: datetime | None = None,
     ) -> tuple[Grant, ...]:
-        """Raise LicenseRevoked for a revoked licence; else every grant with its trace."""
+        """Raise LicenseRevoked for a revoked licence; else every grant with its trace.
+
+        ``now`` is the time of the request (read from the clock when not given).
+        """
         policy = self._policy()
+        compiled = self._compile(policy)
         if license_revoked(principal, policy.license_claim, policy.revoked_licenses):
             raise LicenseRevoked("the licence presented by this caller has been revoked")
-        user_rules, group_rules = await self._rules.rules_for(principal)
-        stages: list[Stage] = [AccountRules(policy.config_rules, user_rules, group_rules)]
-        if self._grants is not None and not principal.anonymous:
-            temporary = await self._grants.active(principal.subject, self._clock.now())
-            if temporary:
-                stages.append(TemporaryGrants(temporary))
-        stages.append(TokenRules())
-        if policy.plans is not None:
-            stages.append(policy.plans)
-        stages.extend(policy.policies)
-        ctx = RequestContext(
+        if now is None:
+            now = self._clock.now()
+        pipeline = compiled.pipeline(await self._rules.rules_for(principal))
+        ctx: RequestContext | None = None
+        if principal is ANONYMOUS and pipeline.memo is not None:
+            # The anonymous caller's decision is a function of what it asked for, the
+            # service and (when a rule looks at it) its address: remembered per rule lists.
+            address = facts.client_ip if pipeline.uses_address else None
+            key = (scopes, facts.service, address)
+            grants = pipeline.memo.get(key)
+            if grants is None:
+                ctx = self._context(compiled, principal, facts, now)
+                grants = pipeline.remember(key, evaluate(pipeline.stages, scopes, ctx))
+        else:
+            stages = pipeline.stages
+            if self._grants is not None and not principal.anonymous:
+                temporary = await self._grants.active(principal.subject, now)
+                if temporary:
+                    stages = (stages[0], TemporaryGrants(temporary), *stages[1:])
+            ctx = self._context(compiled, principal, facts, now)
+            grants = evaluate(stages, scopes, ctx)
+        if webhooks and policy.async_stages:
+            ctx = ctx or self._context(compiled, principal, facts, now)
+            for stage in policy.async_stages:
+                grants = tuple(
+                    [await stage.apply(g, ctx, facts) if g.actions else g for g in grants]
+                )
+        return grants
+
+    @staticmethod
+    def _context(
+        compiled: _Compiled, principal: Principal, facts: CallerFacts, now: datetime
+    ) -> RequestContext:
+        return RequestContext(
             principal,
             facts.service,
             facts.client_ip,
-            at=int(self._clock.now().timestamp()),
-            plan=plan_of(principal, policy.plan_claim, policy.default_plan),
+            at=int(now.timestamp()),
+            plan=compiled.plan(principal),
         )
-        grants = evaluate(stages, scopes, ctx)
-        for stage in policy.async_stages if webhooks else ():
-            grants = tuple([await stage.apply(g, ctx, facts) if g.actions else g for g in grants])
-        return grants
 
     def check_request(self, request: TokenRequest, grants: tuple[Grant, ...] = ()) -> None:
         """The token endpoint's own refusals around ``decide`` (unknown service, on_denied)."""
         policy = self._policy()
         _check_service(policy.services, request.service)
         _check_denied(policy, request, grants)
+
+
+AccountRuleLists = tuple[tuple[Rule, ...], GroupRules]
+MAX_REMEMBERED = 4096
+DecisionKey = tuple[tuple[ResourceActions, ...], str, str | None]
+
+
+class _Pipeline:
+    """The pure stages for one set of account rule lists, and the anonymous decisions made
+    with them (``memo`` is None when a stage may depend on more than the request: CEL)."""
+
+    __slots__ = ("_uses_address", "lists", "memo", "stages")
+
+    def __init__(self, lists: AccountRuleLists, stages: tuple[Stage, ...], *, pure: bool) -> None:
+        self.lists = lists  # held: its id, the key this pipeline is found by, stays its own
+        self.stages = stages
+        self.memo: dict[DecisionKey, tuple[Grant, ...]] | None = {} if pure else None
+        self._uses_address: bool | None = None
+
+    @property
+    def uses_address(self) -> bool:
+        """Whether a rule has a network matcher (then the address is part of a decision)."""
+        if self._uses_address is None:
+            account = self.stages[0]
+            assert isinstance(account, AccountRules)
+            every = (account.rules, account.user_rules, *(r for _, r in account.group_rules))
+            self._uses_address = any(rule.networks for rules in every for rule in rules)
+        return self._uses_address
+
+    def remember(self, key: DecisionKey, grants: tuple[Grant, ...]) -> tuple[Grant, ...]:
+        assert self.memo is not None
+        if len(self.memo) >= MAX_REMEMBERED:
+            self.memo.clear()
+        self.memo[key] = grants
+        return grants
+
+
+class _Compiled:
+    """What one policy fixes: the stages after the account rules (built once), and the
+    pipeline per account rule lists (found by the lists' identity: the rule source hands
+    back the same object while its cache holds it; bounded)."""
+
+    __slots__ = ("_by_lists", "_pure", "_tail", "anonymous_plan", "policy")
+
+    def __init__(self, policy: TokenPolicy) -> None:
+        self.policy = policy
+        tail: list[Stage] = [TokenRules()]
+        if policy.plans is not None:
+            tail.append(policy.plans)
+        tail.extend(policy.policies)
+        self._tail = tuple(tail)
+        self._pure = not policy.policies  # account rules, token rules, plans: no clock
+        self._by_lists: dict[int, _Pipeline] = {}
+        self.anonymous_plan = plan_of(ANONYMOUS, policy.plan_claim, policy.default_plan)
+
+    def pipeline(self, lists: AccountRuleLists) -> _Pipeline:
+        found = self._by_lists.get(id(lists))
+        if found is not None and found.lists is lists:
+            return found
+        user_rules, group_rules = lists
+        account = AccountRules(self.policy.config_rules, user_rules, group_rules)
+        pipeline = _Pipeline(lists, (account, *self._tail), pure=self._pure)
+        if len(self._by_lists) >= MAX_REMEMBERED:
+            self._by_lists.clear()
+        self._by_lists[id(lists)] = pipeline
+        return pipeline
+
+    def plan(self, principal: Principal) -> str:
+        if principal is ANONYMOUS:
+            return self.anonymous_plan
+        policy = self.policy
+        return plan_of(principal, policy.plan_claim, policy.default_plan)
 
 
 class TokenService:
@@ -233,18 +342,22 @@ class TokenService:
     async def issue(self, credential: Credential | None, request: TokenRequest) -> IssuedToken:
         """Mint a token or raise a ProblemError; either way an audit event is recorded."""
         policy = self._policy()
+        now = self._clock.now()  # the one time of this request: grants, token and audit
         principal: Principal | None = None
         grants: tuple[Grant, ...] = ()
         try:
             _check_service(policy.services, request.service)
-            principal = await self._identify(credential, request)
-            grants = await self._decider.decide(principal, request.scopes, request.facts)
+            if credential is None:  # anonymous: nothing to throttle
+                principal = await self._identity.identify(None, request.facts)
+            else:
+                principal = await self._identify(credential, request)
+            grants = await self._decider.decide(principal, request.scopes, request.facts, now=now)
             _check_denied(policy, request, grants)
-            issued = await self._mint(policy, principal, grants, credential, request)
+            issued = await self._mint(policy, principal, grants, credential, request, now)
         except ProblemError as error:
-            self._audit.record(self._event(request, principal, grants, error.code, credential))
+            self._audit.record(self._event(request, principal, grants, error.code, credential, now))
             raise
-        self._audit.record(self._event(request, principal, grants, "", credential))
+        self._audit.record(self._event(request, principal, grants, "", credential, now))
         return issued
 
     async def identify(self, credential: Credential | None, facts: CallerFacts) -> Principal:
@@ -272,8 +385,8 @@ class TokenService:
         grants: tuple[Grant, ...],
         credential: Credential | None,
         request: TokenRequest,
+        now: datetime,
     ) -> IssuedToken:
-        now = self._clock.now()
         facts = TokenRequestFacts(
             issuer=policy.issuer,
             subject=principal.subject,
@@ -283,7 +396,9 @@ class TokenService:
             jti=self._random.token_urlsafe(18),
         )
         token = self._signer().sign(token_claims(facts, grants))
-        refresh = await self._refresh_token(principal, credential, request)
+        refresh = (
+            await self._refresh_token(principal, credential, request) if request.offline else None
+        )
         return IssuedToken(
             token, policy.ttl, now.replace(microsecond=0), principal, grants, refresh
         )
@@ -303,10 +418,11 @@ class TokenService:
         principal: Principal | None,
         grants: tuple[Grant, ...],
         code: str,
-        credential: Credential | None = None,
+        credential: Credential | None,
+        now: datetime,
     ) -> AuditEvent:
         return AuditEvent(
-            at=self._clock.now(),
+            at=now,
             outcome="denied" if code else "issued",
             service=request.service,
             client_ip=request.client_ip,

@@ -10,9 +10,13 @@ from pathlib import Path
 import jwt
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from regauth.keys import Algorithm, Keyring, KeyStore, TokenSigner
 from regauth.keys.certs import certificate_public_key
+from regauth.keys.signer import _signature_function
 from tests.keys.conftest import FrozenClock
 
 SIGNATURE_BYTES = {Algorithm.ES256: 64, Algorithm.ES384: 96, Algorithm.ES512: 132}
@@ -108,3 +112,30 @@ def test_ca_chain_in_header_and_old_tokens_verify_after_rotation(
     clock.advance(timedelta(minutes=6))
     with pytest.raises(jwt.InvalidTokenError, match="no verifying key"):
         TokenSigner(store.load()).verify(token, "registry.test", "regauth")
+
+
+@pytest.mark.parametrize("alg", [a for a in Algorithm if a.is_ec], ids=str)
+def test_every_es_signature_is_raw_r_s_of_the_curve_size(alg: Algorithm, tmp_path: Path) -> None:
+    """r and s are left-padded to the curve size (a short r or s is common in 300 signatures)."""
+    store = KeyStore(tmp_path, FrozenClock())
+    store.generate(alg)
+    keyring = store.load()
+    signer = TokenSigner(keyring)
+    public = keyring.current.public_key
+    size = SIGNATURE_BYTES[keyring.current.alg] // 2
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    for n in range(300):
+        token = signer.sign({**_claims(), "jti": str(n)})
+        signing_input, _, signature = token.rpartition(".")
+        raw = _b64decode(signature)
+        assert len(raw) == 2 * size
+        r, s = int.from_bytes(raw[:size], "big"), int.from_bytes(raw[size:], "big")
+        hash_object = {32: hashes.SHA256(), 48: hashes.SHA384(), 66: hashes.SHA512()}[size]
+        # raises InvalidSignature when wrong
+        public.verify(encode_dss_signature(r, s), signing_input.encode(), ec.ECDSA(hash_object))
+
+
+def test_a_key_that_does_not_fit_the_algorithm_is_refused(keyring: Keyring) -> None:
+    other = "RS256" if keyring.current.alg.is_ec else "ES256"
+    with pytest.raises(ValueError, match="cannot sign"):
+        _signature_function(keyring.current.private_key, other)

@@ -42,8 +42,11 @@ class Grant:
 
     def narrow(self, stage: str, allowed: Iterable[str], reason: str) -> Grant:
         """Keep only the current actions that ``allowed`` contains; record the step."""
-        keep = set(allowed)
-        actions = tuple(a for a in self.actions if a in keep)
+        if allowed is self.actions or allowed == self.actions:  # all of them (the usual case)
+            actions = self.actions
+        else:
+            keep = set(allowed)
+            actions = tuple(a for a in self.actions if a in keep)
         return Grant(self.requested, actions, (*self.trace, StageDecision(stage, actions, reason)))
 
     def widen(self, stage: str, extra: Iterable[str], reason: str) -> Grant:
@@ -83,22 +86,25 @@ class AccountRules:
     name: str = "account"
 
     def apply(self, grant: Grant, ctx: RequestContext) -> Grant:
-        own = first_match(self.user_rules, grant.requested, ctx) if self.user_rules else None
-        matches = self._matches(own, grant.requested, ctx)
+        item = grant.requested
+        own = first_match(self.user_rules, item, ctx) if self.user_rules else None
+        matches = [] if own is None else [own]
+        for _, rules in self.group_rules:
+            if rules and (rule := first_match(rules, item, ctx)) is not None:
+                matches.append(rule)
+        if self.rules and (rule := first_match(self.rules, item, ctx)) is not None:
+            matches.append(rule)
         if not matches:
             return grant.narrow(self.name, (), NO_MATCH)
         for rule in matches:
             if not rule.actions and (rule is own or rule.account is not None):
                 return grant.narrow(self.name, (), f"{rule.label}: {EXPLICIT_DENY}")
+        if len(matches) == 1:  # the usual case: that rule's actions, its label
+            return grant.narrow(self.name, matches[0].allow(grant.actions), matches[0].label)
         allowed: list[str] = []
         for rule in matches:
             allowed.extend(a for a in rule.allow(grant.actions) if a not in allowed)
         return grant.narrow(self.name, allowed, " + ".join(r.label for r in matches))
-
-    def _matches(self, own: Rule | None, item: ResourceActions, ctx: RequestContext) -> list[Rule]:
-        lists = (*(rules for _, rules in self.group_rules), self.rules)
-        found = (own, *(first_match(rules, item, ctx) for rules in lists if rules))
-        return [rule for rule in found if rule is not None]
 
 
 @dataclass(frozen=True, slots=True)

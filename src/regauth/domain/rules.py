@@ -113,7 +113,10 @@ def first_match(rules: Sequence[Rule], item: ResourceActions, ctx: RequestContex
     """
     if isinstance(rules, RuleIndex):
         return rules.first_match(item, ctx)
-    return next((r for r in rules if r.matches(item, ctx)), None)
+    for rule in rules:
+        if rule.matches(item, ctx):
+            return rule
+    return None
 
 
 LINEAR_UP_TO = 8
@@ -168,7 +171,10 @@ class RuleIndex(tuple[Rule, ...]):
         return (rule for _, rule in heapq.merge(*lists))  # positions are unique: never ties
 
     def first_match(self, item: ResourceActions, ctx: RequestContext) -> Rule | None:
-        return next((r for r in self.candidates(item) if r.matches(item, ctx)), None)
+        for rule in self if self._linear else self.candidates(item):
+            if rule.matches(item, ctx):
+                return rule
+        return None
 
 
 def _in_networks(ip: Address | None, networks: tuple[Network, ...]) -> bool:

@@ -22,6 +22,7 @@ from starlette.requests import Request
 
 from regauth.errors import ProblemError
 from regauth.web.problems import handle_problem, handle_unexpected
+from regauth.web.raw import RawHeaders
 from regauth.web.token import OK_HEADERS, OK_TYPE, token_body
 
 Scope = MutableMapping[str, Any]
@@ -37,29 +38,36 @@ class TokenFastPath:
         self.state = app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["path"] != "/token"
-            or scope.get("method") not in METHODS
-            or not hasattr(self.state, "regauth")
-        ):
+        state = (
+            getattr(self.state, "regauth", None)
+            if scope["type"] == "http"
+            and scope["path"] == "/token"
+            and scope.get("method") in METHODS
+            else None
+        )
+        if state is None:
             await self.app(scope, receive, send)
             return
         scope["app"] = self.app
-        request = Request(scope, receive)
         started = time.perf_counter()
         try:
-            body = await token_body(request)
+            body = await token_body(state, scope, RawHeaders(scope["headers"]), receive)
         except Exception as exc:
+            request = Request(scope, receive)  # the problem handlers take a Request
             if isinstance(exc, ProblemError):
                 response = await handle_problem(request, exc)
             else:  # rendered as a bare 500; the reason goes to the log
                 response = await handle_unexpected(request, exc)
-            self.state.regauth.metrics.latency.observe(time.perf_counter() - started)
+            state.metrics.latency.observe(time.perf_counter() - started)
             await response(scope, receive, send)
             return
-        self.state.regauth.metrics.latency.observe(time.perf_counter() - started)  # every answer
+        state.metrics.latency.observe(time.perf_counter() - started)  # every answer
         length = (b"content-length", str(len(body)).encode("latin-1"))
-        headers = [*OK_HEADERS, length, OK_TYPE]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*OK_HEADERS, length, OK_TYPE],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

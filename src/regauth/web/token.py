@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
-from urllib.parse import parse_qsl
+from functools import lru_cache
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -35,14 +37,21 @@ from regauth.errors import (
     UnsupportedGrant,
 )
 from regauth.service import IssuedToken, TokenRequest
-from regauth.web.state import AppState
+from regauth.web.raw import RawHeaders, query_pairs
+from regauth.web.state import AppState, HeaderLookup
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 MAX_FORM_BYTES = 16 * 1024
 
 
 async def token_endpoint(request: Request) -> Response:
     """``/token`` in the router: one route, so a wrong method gets ``Allow: GET, HEAD, POST``."""
-    body = await token_body(request)
+    scope = request.scope
+    body = await token_body(
+        request.app.state.regauth, scope, RawHeaders(scope["headers"]), request.receive
+    )
     return Response(body, 200, {"Cache-Control": "no-store"}, "application/json")
 
 
@@ -52,15 +61,18 @@ OK_HEADERS = ((b"cache-control", b"no-store"),)
 OK_TYPE = (b"content-type", b"application/json")
 
 
-async def token_body(request: Request) -> bytes:
-    """The JSON body of a 200 answer to ``GET`` or ``POST /token``; else a ProblemError."""
-    state: AppState = request.app.state.regauth
-    if request.method == "POST":
-        credential, token_request = await _post_request(state, request)
+async def token_body(state: AppState, scope: Scope, headers: RawHeaders, receive: Receive) -> bytes:
+    """The JSON body of a 200 answer to ``GET`` or ``POST /token``; else a ProblemError.
+
+    Everything is read from the ASGI ``scope`` (``headers`` parsed from it once)
+    and, for a POST, the body from ``receive``.
+    """
+    if scope["method"] == "POST":
+        credential, token_request = await _post_request(state, scope, headers, receive)
     else:
-        credential, token_request = _get_request(state, request)
+        credential, token_request = _get_request(state, scope, headers)
     try:
-        issued = await state.service().issue(credential, token_request)
+        issued = await state.runtime.service.issue(credential, token_request)
     finally:
         # The decision's audit record is on disk before the answer leaves (group commit).
         await state.runtime.audit.durable()
@@ -68,16 +80,18 @@ async def token_body(request: Request) -> bytes:
     return _body(issued)
 
 
-def _get_request(state: AppState, request: Request) -> tuple[Credential | None, TokenRequest]:
+def _get_request(
+    state: AppState, scope: Scope, headers: RawHeaders
+) -> tuple[Credential | None, TokenRequest]:
     # What Starlette's QueryParams does (latin-1, blank values kept; ``get`` is the last
     # value of a repeated name), without building its multi-dict.
-    query: bytes = request.scope.get("query_string", b"")
-    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
+    query: bytes = scope.get("query_string", b"")
+    pairs = query_pairs(query.decode("latin-1")) if query else []
     params = dict(pairs)
-    credential = request_credential(request.headers.get("authorization"), request)
+    credential = scope_credential(state, headers.get("authorization"), scope, headers)
     token_request = TokenRequest(
         scopes=parse_scopes([v for k, v in pairs if k == "scope"]),
-        facts=state.caller_facts(request, params.get("service", "")),
+        facts=state.scope_facts(scope, headers, params.get("service", "")),
         offline=params.get("offline_token", "").lower() == "true",
         client_id=params.get("client_id", ""),
     )
@@ -85,13 +99,13 @@ def _get_request(state: AppState, request: Request) -> tuple[Credential | None, 
 
 
 async def _post_request(
-    state: AppState, request: Request
+    state: AppState, scope: Scope, headers: RawHeaders, receive: Receive
 ) -> tuple[Credential | None, TokenRequest]:
-    form = await _read_form(request)
-    credential = _grant_credential(form, request.headers.get("authorization"), request)
+    form = await _read_form(headers, receive)
+    credential = _grant_credential(state, form, scope, headers)
     token_request = TokenRequest(
         scopes=parse_scopes([form.get("scope", "")]),
-        facts=state.caller_facts(request, form.get("service", "")),
+        facts=state.scope_facts(scope, headers, form.get("service", "")),
         offline=form.get("access_type", "") == "offline",
         client_id=form.get("client_id", ""),
     )
@@ -110,23 +124,31 @@ def _body(issued: IssuedToken) -> bytes:
     return orjson.dumps(body)
 
 
+@lru_cache(maxsize=16)  # the same second, over and over
 def _rfc3339(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def request_credential(authorization: str | None, request: Request) -> Credential | None:
     """Authorization wins; else ``X-Api-Key``; else a verified client certificate."""
-    if len(request.headers.getlist("dpop")) > 1:
+    state: AppState = request.app.state.regauth
+    return scope_credential(state, authorization, request.scope, request.headers)
+
+
+def scope_credential(
+    state: AppState, authorization: str | None, scope: Scope, headers: HeaderLookup
+) -> Credential | None:
+    """:func:`request_credential` of the request in ``scope``."""
+    if len(headers.getlist("dpop")) > 1:
         raise DpopInvalid("exactly one DPoP proof is allowed")
     if authorization is not None:
         return parse_authorization(authorization)
-    api_key = request.headers.get("x-api-key")
+    api_key = headers.get("x-api-key")
     if api_key is not None:
         if not api_key.strip():
             raise MalformedCredential("X-Api-Key is empty")
         return ApiKeyCredential(api_key.strip())
-    state: AppState = request.app.state.regauth
-    der = state.client_certificate(request)
+    der = state.scope_certificate(scope, headers)
     return CertificateCredential(der) if der is not None else None
 
 
@@ -155,19 +177,19 @@ def _basic(value: str) -> BasicCredential:
     return BasicCredential(username, password)
 
 
-async def _read_form(request: Request) -> dict[str, str]:
-    content_type = request.headers.get("content-type", "")
+async def _read_form(headers: RawHeaders, receive: Receive) -> dict[str, str]:
+    content_type = headers.get("content-type", "")
     if not content_type.lower().startswith("application/x-www-form-urlencoded"):
         raise RequestError("POST /token takes an application/x-www-form-urlencoded body")
-    body = await read_body(request, MAX_FORM_BYTES)
+    body = await read_body(headers, receive, MAX_FORM_BYTES)
     try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        pairs = query_pairs(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise RequestError("form body is not valid UTF-8 form encoding") from None
     return dict(pairs)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(headers: HeaderLookup, receive: Receive, limit: int) -> bytes:
     """The body, refused with 413 as soon as it is known to exceed ``limit`` bytes.
 
     A declared ``Content-Length`` over the limit is refused before anything is
@@ -175,7 +197,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     the first byte over. A body that ends early or breaks its chunked framing
     is a 400, never a 500.
     """
-    declared = request.headers.get("content-length")
+    declared = headers.get("content-length")
     if declared is not None:
         digits = declared.strip()
         if not digits.isascii() or not digits.isdigit():
@@ -186,7 +208,6 @@ async def read_body(request: Request, limit: int) -> bytes:
     # generator per request): body chunks until ``more_body`` is false.
     chunks: list[bytes] = []
     size = 0
-    receive = request.receive
     while True:
         message = await receive()
         kind = message["type"]
@@ -204,7 +225,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def _grant_credential(
-    form: dict[str, str], authorization: str | None, request: Request
+    state: AppState, form: dict[str, str], scope: Scope, headers: RawHeaders
 ) -> Credential | None:
     grant = form.get("grant_type", "")
     if grant == "password":
@@ -218,5 +239,5 @@ def _grant_credential(
             raise MissingCredential("grant_type=refresh_token needs refresh_token")
         return RefreshCredential(token, form.get("username", ""))
     if grant == "":
-        return request_credential(authorization, request)
+        return scope_credential(state, headers.get("authorization"), scope, headers)
     raise UnsupportedGrant("grant_type must be password or refresh_token")
