@@ -107,8 +107,8 @@ class Result:
     p50_ms: float
     p99_ms: float
     cpu_us: float  # server CPU (whole process tree) per completed request
-    rss_start: float  # MiB, largest worker, before the load
-    rss_mib: float  # MiB, largest worker, after the load
+    start: Memory  # the largest worker before the load
+    after: Memory  # the largest worker after the load
     errors: int
 
 
@@ -154,18 +154,36 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) ->
     raise SystemExit(f"server not ready: {url}")
 
 
-def rss_mib(pid: int) -> float:
-    """Largest RSS among the server's worker processes (children), else the process itself."""
-    sizes = []
+@dataclass(frozen=True)
+class Memory:
+    """The largest worker's resident set (RSS) and proportional set size (PSS), in MiB."""
+
+    rss: float
+    pss: float
+
+
+def memory(pid: int) -> Memory:
+    """RSS and PSS of the server's largest worker (children), else of the process itself.
+
+    RSS counts every page a worker maps, the ones it shares with the master (forked
+    from it) and with the other workers included; PSS (``/proc/<pid>/smaps_rollup``)
+    counts each shared page divided by the number of processes sharing it, so the PSS
+    of all processes adds up to the memory the server really uses.
+    """
+    rss, pss = [], []
     for p in [pid, *children(pid)]:
         try:
-            status = Path(f"/proc/{p}/status").read_text()
+            rollup = Path(f"/proc/{p}/smaps_rollup").read_text()
         except OSError:
             continue
-        m = re.search(r"VmRSS:\s+(\d+) kB", status)
-        if m:
-            sizes.append(int(m.group(1)) / 1024)
-    return max(sizes[1:] or sizes or [0.0])
+        r, s = (
+            re.search(r"^Rss:\s+(\d+) kB", rollup, re.M),
+            re.search(r"^Pss:\s+(\d+) kB", rollup, re.M),
+        )
+        if r and s:
+            rss.append(int(r.group(1)) / 1024)
+            pss.append(int(s.group(1)) / 1024)
+    return Memory(max(rss[1:] or rss or [0.0]), max(pss[1:] or pss or [0.0]))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -244,12 +262,10 @@ def measure(
 ) -> Result:
     """Warm up, then one measured wrk run with the server's CPU and RSS around it."""
     run_wrk(wrk, url, sc_headers, 1, 4, script)  # warm up: caches, connections
-    rss_start, cpu_start = rss_mib(pid), cpu_seconds(pid)
+    start, cpu_start = memory(pid), cpu_seconds(pid)
     load = run_wrk(wrk, url, sc_headers, duration, c, script)
     cpu = (cpu_seconds(pid) - cpu_start) / max(load.requests, 1) * 1e6
-    return Result(
-        name, load.rps, load.p50_ms, load.p99_ms, cpu, rss_start, rss_mib(pid), load.errors
-    )
+    return Result(name, load.rps, load.p50_ms, load.p99_ms, cpu, start, memory(pid), load.errors)
 
 
 def _latency(out: str, label: str) -> float:
@@ -702,7 +718,19 @@ def main() -> None:
         print_cli_startup(Path(name))
 
 
-HEAD = ("tok/s", "ratio", "÷minimal", "p50 ms", "p99 ms", "CPU µs", "CPU×min", "RSS 0", "RSS MiB")
+HEAD = (
+    "tok/s",
+    "ratio",
+    "÷minimal",
+    "p50 ms",
+    "p99 ms",
+    "CPU µs",
+    "CPU×min",
+    "RSS 0",
+    "RSS MiB",
+    "PSS 0",
+    "PSS MiB",
+)
 
 
 def report(results: list[Result], argon_limit: float) -> None:
@@ -713,11 +741,14 @@ def report(results: list[Result], argon_limit: float) -> None:
     for r in results:
         cells = [f"{r.rps:.0f}", f"{r.rps / base:.2f}", f"{r.rps / ref.rps:.2f}"]
         cells += [f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", f"{r.cpu_us:.0f}"]
-        cells += [f"{r.cpu_us / ref.cpu_us:.2f}", f"{r.rss_start:.1f}", f"{r.rss_mib:.1f}"]
+        cells += [f"{r.cpu_us / ref.cpu_us:.2f}", f"{r.start.rss:.1f}", f"{r.after.rss:.1f}"]
+        cells += [f"{r.start.pss:.1f}", f"{r.after.pss:.1f}"]
         print(f"{r.name:<28}" + "".join(f"{c:>9}" for c in (*cells, str(r.errors))))
     print("ratio = tok/s ÷ the bare endpoint; ÷minimal = tok/s ÷ the minimal ES256 endpoint;")
     print("CPU µs = server CPU (all processes) per completed request; CPU×min = ÷ the minimal's;")
-    print("RSS 0 / RSS MiB = the largest worker after start-up / after the load")
+    print("RSS 0 / RSS MiB = the largest worker after start-up / after the load; it counts the")
+    print("pages shared with the master and the other workers in full. PSS 0 / PSS MiB = the")
+    print("same workers' proportional set size: shared pages divided among their sharers")
     report_scale({r.name: r for r in results})
     print(f"\nargon2id verify limit on this machine: {argon_limit:.1f}/s (default parameters)")
     for r in results:

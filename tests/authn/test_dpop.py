@@ -7,7 +7,6 @@ the certificate from a header because it speaks plain HTTP).
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 
 import jwt
@@ -135,7 +134,7 @@ async def test_htu_is_compared_normalized(
     assert isinstance(outcome, Authenticated)
 
 
-def _without_ath(key: DpopKey, token: str) -> str:
+def _without_ath(key: DpopKey, token: str, now: float) -> str:
     return key.proof("GET", TOKEN_URL)
 
 
@@ -143,59 +142,65 @@ def _without_ath(key: DpopKey, token: str) -> str:
     ("make_proof", "why"),
     [
         (
-            lambda key, token: key.proof("GET", "https://other.example/token", access_token=token),
+            lambda key, token, now: key.proof(
+                "GET", "https://other.example/token", access_token=token
+            ),
             "htu",
         ),
-        (lambda key, token: key.proof("GET", f"{TOKEN_URL}/x", access_token=token), "htu"),
-        (lambda key, token: key.proof("POST", TOKEN_URL, access_token=token), "htm"),
+        (lambda key, token, now: key.proof("GET", f"{TOKEN_URL}/x", access_token=token), "htu"),
+        (lambda key, token, now: key.proof("POST", TOKEN_URL, access_token=token), "htm"),
         (_without_ath, "ath"),
-        (lambda key, token: key.proof("GET", TOKEN_URL, access_token=token + "x"), "ath"),
-        (lambda key, token: DpopKey().proof("GET", TOKEN_URL, access_token=token), "cnf.jkt"),
+        (lambda key, token, now: key.proof("GET", TOKEN_URL, access_token=token + "x"), "ath"),
+        (lambda key, token, now: DpopKey().proof("GET", TOKEN_URL, access_token=token), "cnf.jkt"),
         (
-            lambda key, token: key.proof(
-                "GET", TOKEN_URL, access_token=token, iat=time.time() - 301
-            ),
+            lambda key, token, now: key.proof("GET", TOKEN_URL, access_token=token, iat=now - 301),
             "too old",
         ),
         (
-            lambda key, token: key.proof(
-                "GET", TOKEN_URL, access_token=token, iat=time.time() + 120
-            ),
+            lambda key, token, now: key.proof("GET", TOKEN_URL, access_token=token, iat=now + 120),
             "future",
         ),
-        (lambda key, token: key.proof("GET", TOKEN_URL, access_token=token, drop=("jti",)), "jti"),
-        (lambda key, token: key.proof("GET", TOKEN_URL, access_token=token, drop=("iat",)), "iat"),
         (
-            lambda key, token: key.proof(
+            lambda key, token, now: key.proof("GET", TOKEN_URL, access_token=token, drop=("jti",)),
+            "jti",
+        ),
+        (
+            lambda key, token, now: key.proof("GET", TOKEN_URL, access_token=token, drop=("iat",)),
+            "iat",
+        ),
+        (
+            lambda key, token, now: key.proof(
                 "GET", TOKEN_URL, access_token=token, header={"typ": "JWT"}
             ),
             "typ",
         ),
         (
-            lambda key, token: key.proof(
+            lambda key, token, now: key.proof(
                 "GET", TOKEN_URL, access_token=token, header={"jwk": {**key.jwk, "d": "AAAA"}}
             ),
             "private",
         ),
         (
             # signed by another key but claiming the bound key in its jwk header
-            lambda key, token: DpopKey().proof(
+            lambda key, token, now: DpopKey().proof(
                 "GET", TOKEN_URL, access_token=token, header={"jwk": key.jwk}
             ),
             "signature",
         ),
         (
-            lambda key, token: jwt.encode(
-                {"jti": "j", "htm": "GET", "htu": TOKEN_URL, "iat": int(time.time())},
+            lambda key, token, now: jwt.encode(
+                {"jti": "j", "htm": "GET", "htu": TOKEN_URL, "iat": int(now)},
                 "a-shared-secret-of-32-bytes-long!",
                 algorithm="HS256",
                 headers={"typ": "dpop+jwt", "jwk": key.jwk},
             ),
             "alg",
         ),
-        (lambda key, token: "not a jws", "compact JWS"),
+        (lambda key, token, now: "not a jws", "compact JWS"),
         (
-            lambda key, token: ", ".join([key.proof("GET", TOKEN_URL, access_token=token)] * 2),
+            lambda key, token, now: ", ".join(
+                [key.proof("GET", TOKEN_URL, access_token=token)] * 2
+            ),
             "exactly one",
         ),
     ],
@@ -204,10 +209,11 @@ async def test_invalid_proof(
     auth: OidcAuthenticator,
     bound: str,
     key: DpopKey,
-    make_proof: Callable[[DpopKey, str], str],
+    make_proof: Callable[[DpopKey, str, float], str],
+    clock: SettableClock,
     why: str,
 ) -> None:
-    proof = make_proof(key, bound)
+    proof = make_proof(key, bound, clock.timestamp())  # the time the authenticator sees
     outcome = await auth.authenticate(BearerCredential(bound), facts(proof))
     assert why in rejected_with(outcome, DpopInvalid, "auth.dpop_invalid")
 
@@ -220,7 +226,9 @@ async def test_no_proof_for_bound_token(auth: OidcAuthenticator, bound: str) -> 
 async def test_proof_age_uses_the_injected_clock(
     auth: OidcAuthenticator, bound: str, key: DpopKey, clock: SettableClock
 ) -> None:
-    proof = key.proof("GET", TOKEN_URL, access_token=bound)
+    # iat from the injected clock (a busy machine takes seconds between the clock fixture and
+    # here): fresh by the real time, 301 s old by the authenticator's clock
+    proof = key.proof("GET", TOKEN_URL, access_token=bound, iat=clock.timestamp())
     clock.advance(301)
     outcome = await auth.authenticate(BearerCredential(bound), facts(proof))
     assert "too old" in rejected_with(outcome, DpopInvalid, "auth.dpop_invalid")

@@ -79,13 +79,18 @@ async def main():
     life = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send))
     await started.wait()
     report = {"after_start": loaded()}
-    for path in ("/ui/signin", "/api/v1/openapi.json"):
+    started_with = set(sys.modules)
+    query = b"service=registry.test&scope=repository:public/x:pull"
+    for path in ("/token", "/.well-known/jwks.json", "/ui/signin", "/api/v1/openapi.json"):
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
                  "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
-                 "root_path": "", "query_string": b"", "headers": [(b"host", b"t")],
+                 "root_path": "", "query_string": query if path == "/token" else b"",
+                 "headers": [(b"host", b"t")],
                  "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {}}
         sent = await call(scope, [{"type": "http.request", "body": b"", "more_body": False}])
         report[path] = sent[0]["status"]
+        if path == "/.well-known/jwks.json":
+            report["imported_by_serving"] = sorted(set(sys.modules) - started_with)
     report["after_requests"] = loaded()
     await queue.put({"type": "lifespan.shutdown"})
     await life
@@ -118,6 +123,10 @@ def test_a_default_worker_imports_the_ui_and_the_admin_api_on_first_use(
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout.splitlines()[-1])
     assert report["after_start"] == [], report["after_start"]
+    # a registry client's requests import nothing: every module they need is loaded at
+    # start-up, none is imported (and paid for) by a first caller
+    assert report["/token"] == 200 and report["/.well-known/jwks.json"] == 200
+    assert report["imported_by_serving"] == [], report["imported_by_serving"]
     assert report["/ui/signin"] == 200 and report["/api/v1/openapi.json"] == 200
     after = set(report["after_requests"])
     assert {"jinja2", "regauth.web.ui", "regauth.web.api", "regauth.admin.uow"} <= after

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import jwt
 import pytest
 from starlette.testclient import TestClient
 
+from regauth.config import load_settings
 from regauth.web.app import create_asgi
 from regauth.web.reload import load_with_fallback, snapshot_path
 from tests.conftest import FrozenClock, make_instance
@@ -43,6 +45,10 @@ def granted(client: TestClient, scope: str, headers: dict[str, str] | None = Non
     return access
 
 
+def pulled(name: str) -> list[object]:
+    return [{"type": "repository", "name": name, "actions": ["pull"]}]
+
+
 def test_rules_reload_when_the_file_changes(tmp_path: Path, clock: FrozenClock) -> None:
     inst = make_instance(tmp_path, clock, rules=ANON_PUBLIC, extra="")
     config = tmp_path / "regauth.toml"
@@ -50,16 +56,56 @@ def test_rules_reload_when_the_file_changes(tmp_path: Path, clock: FrozenClock) 
         config.read_text().replace("[keys]", "[server]\nreload_interval = 0.05\n[keys]")
     )
     app = create_asgi(inst.settings.model_copy(), clock=clock, config_path=config)
+    failures = Records()
+    logging.getLogger("regauth.reload").addHandler(failures)
+    try:
+        with TestClient(app) as client:
+            assert granted(client, "repository:team/x:pull") == []
+            # rewritten in place (truncated, then written): the watcher must not apply the
+            # empty file it may see in between (defaults: another issuer, no rules)
+            config.write_text(config.read_text().replace(ANON_PUBLIC, ANON_ALL))
+            wait_for(lambda: granted(client, "repository:team/x:pull") == pulled("team/x"))
+            # an invalid file is refused and the running configuration stays
+            good = config.read_text()
+            config.write_text(good + '\n[token]\nttl = "soon"\n')
+            wait_for(lambda: any("reload failed" in m for m in failures.messages))
+            assert granted(client, "repository:team/x:pull") == pulled("team/x")
+            assert snapshot_path(config).read_text() == good
+    finally:
+        logging.getLogger("regauth.reload").removeHandler(failures)
+
+
+class Records(logging.Handler):
+    """The messages logged to the logger it is added to (from any thread)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_the_watcher_never_applies_a_file_caught_empty_mid_write(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    make_instance(tmp_path, clock, rules=ANON_PUBLIC, extra="")
+    config = tmp_path / "regauth.toml"
+    config.write_text(
+        config.read_text().replace("[keys]", "[server]\nreload_interval = 0.05\n[keys]")
+    )
+    good = config.read_text()
+    settings = load_settings(config, {})  # polling every 0.05 s from the start
+    app = create_asgi(settings, clock=clock, config_path=config)
     with TestClient(app) as client:
-        assert granted(client, "repository:team/x:pull") == []
-        config.write_text(config.read_text().replace(ANON_PUBLIC, ANON_ALL))
-        wait_for(lambda: granted(client, "repository:team/x:pull") != [])
-        # an invalid file is refused and the running configuration stays
-        good = config.read_text()
-        config.write_text(good + '\n[token]\nttl = "soon"\n')
-        time.sleep(0.3)
-        assert granted(client, "repository:team/x:pull") != []
-        assert snapshot_path(config).read_text() == good
+        assert granted(client, "repository:public/x:pull") == pulled("public/x")
+        with config.open("w"):  # truncated, and left empty for many polls
+            time.sleep(0.5)
+            # still the running configuration (an empty file would have no rules and
+            # the default issuer, which decode() refuses)
+            assert granted(client, "repository:public/x:pull") == pulled("public/x")
+        config.write_text(good.replace(ANON_PUBLIC, ANON_ALL))
+        wait_for(lambda: granted(client, "repository:team/x:pull") == pulled("team/x"))
 
 
 def test_api_keys_reload_from_the_env_file(

@@ -195,12 +195,27 @@ class Supervisor:
         return tuple(stamps)
 
     async def _watch(self) -> None:
+        """Reload once a change has settled: the same stamp on two polls in a row.
+
+        A file rewritten in place (``open(..., "w")``, ``cat > file``) is empty between
+        the truncation and the write; an empty file is a valid configuration (defaults:
+        another issuer, no rules), so it must not be applied while it is being written.
+        An empty file is never applied by the watcher (a later write changes the stamp).
+        """
+        seen = self._stamp
         while True:
             await anyio.sleep(self.settings.server.reload_interval)
             stamp = self._file_stamp()
-            if stamp != self._stamp:
+            settled, seen = stamp == seen, stamp
+            if stamp != self._stamp and settled and not self._config_is_empty():
                 self._stamp = stamp
                 await self.reload()
+
+    def _config_is_empty(self) -> bool:
+        try:
+            return self._path is not None and not self._path.read_bytes().strip()
+        except OSError:
+            return False  # reload() reports the unreadable file
 
     async def _on_sighup(self) -> None:
         try:
