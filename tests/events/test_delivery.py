@@ -215,8 +215,32 @@ async def test_mtls_deliveries_need_the_client_certificate(
     if client_cert:
         assert delivery.state == "delivered" and set(receiver.counts) == {event_id}
     else:
-        assert delivery.state == "pending" and delivery.last_error in ("ConnectError", "ReadError")
+        assert delivery.state == "pending" and delivery.last_error in ("ConnectError", "ReadError", "SSLError")
         assert receiver.counts == {}
+
+
+async def test_a_tls_error_that_escapes_the_http_client_is_a_failed_attempt(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """httpcore can let a bare ssl.SSLError through (a TLS 1.3 alert on the first read):
+    the delivery is marked failed and retried, and the round goes on."""
+    (event_id,) = await add(db, 1)
+    w = worker(db, "http://127.0.0.1:9/")
+    before = count("failed")
+
+    async def refused(*args: object, **kwargs: object) -> None:
+        raise ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] certificate required")
+
+    (client,) = w._clients.values()
+    monkeypatch.setattr(client, "post", refused)
+    try:
+        assert await w.run_once() == 1
+    finally:
+        await w.aclose()
+    (delivery,) = await Outbox(db).deliveries()
+    assert delivery.event_id == event_id
+    assert delivery.state == "pending" and delivery.last_error == "SSLError"
+    assert count("failed") == before + 1
 
 
 def test_an_unreadable_ca_bundle_names_the_setting(tmp_path: Path) -> None:

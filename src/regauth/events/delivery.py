@@ -232,7 +232,11 @@ class DeliveryWorker:
             response = await self._clients[endpoint.name].post(
                 endpoint.url, content=item.body, headers=headers
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, OSError) as exc:
+            # OSError: with TLS 1.3 a server's refusal of the client certificate can come
+            # on the first read after the handshake, and httpcore lets that ssl.SSLError
+            # through unwrapped; it is a failed attempt like any other (retried, then
+            # dead-lettered), not an error that ends the whole round.
             return type(exc).__name__, None
         if 200 <= response.status_code < 300:
             return "", None
