@@ -76,10 +76,10 @@ class CallerFacts:
     """What identity sources and async stages may know about the token request.
 
     ``url`` is the request URL as the client addressed it (scheme://host/path,
-    no query) — DPoP's ``htu``. ``headers`` has lower-case names (the last
-    value of a repeated header). ``client_cert`` is the DER of a client
-    certificate that was verified by our TLS listener or forwarded by a
-    trusted proxy, else None.
+    no query) — DPoP's ``htu``. ``headers`` has lower-case names (the first
+    value of a repeated header, as Starlette's ``Headers`` gives it).
+    ``client_cert`` is the DER of a client certificate that was verified by our
+    TLS listener or forwarded by a trusted proxy, else None.
     """
 
     client_ip: str | None
