@@ -471,6 +471,15 @@ def setups(oidc: str | None) -> list[Setup]:
             scenarios=[basic_login("basic-login-cached-no-spool"), mixed("mixed-no-spool")],
         ),
         Setup(
+            "fsync-before-answer",
+            extra=API_KEYS + '[audit]\nspool_fsync = "before_answer"\n',
+            env={"BENCH_API_KEY_HASH": fingerprint},
+            scenarios=[
+                basic_login("basic-cached-fsync-wait"),
+                mixed("mixed-fsync-wait"),
+            ],
+        ),
+        Setup(
             "no-cache",
             extra="[passwords]\ncache_ttl = 0\n",
             scenarios=[basic_login("basic-login-argon2id")],

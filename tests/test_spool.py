@@ -1,4 +1,4 @@
-"""The local audit spool: group-committed before the answer, drained exactly once after a crash."""
+"""The local audit spool: written (or fsynced) before the answer, replayed once after a crash."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ async def test_the_recorded_line_embeds_the_document_and_reads_back_the_row(
 async def test_durable_waits_for_the_groups_fsync_then_the_rows_drain(
     tmp_path: Path, store: AuditStore
 ) -> None:
-    spool = Spool(tmp_path / "spool")
+    spool = Spool(tmp_path / "spool", wait_for_fsync=True)
     audit = DatabaseAudit(store, spool=spool)
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(spool.run)
@@ -102,10 +102,11 @@ async def test_durable_waits_for_the_groups_fsync_then_the_rows_drain(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("wait", [False, True], ids=["background", "before_answer"])
 async def test_a_dead_workers_segment_is_replayed_exactly_once(
-    tmp_path: Path, store: AuditStore
+    tmp_path: Path, store: AuditStore, wait: bool
 ) -> None:
-    spool = Spool(tmp_path / "spool")
+    spool = Spool(tmp_path / "spool", wait_for_fsync=wait)
     audit = DatabaseAudit(store, spool=spool, chunk=3)
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(spool.run)
@@ -129,14 +130,18 @@ async def test_a_dead_workers_segment_is_replayed_exactly_once(
 
 
 @pytest.mark.anyio
-async def test_a_drained_segment_is_replaced_when_large(tmp_path: Path, store: AuditStore) -> None:
-    spool = Spool(tmp_path / "spool", max_segment=1)
+@pytest.mark.parametrize("wait", [False, True], ids=["background", "before_answer"])
+async def test_a_drained_segment_is_replaced_when_large(
+    tmp_path: Path, store: AuditStore, wait: bool
+) -> None:
+    spool = Spool(tmp_path / "spool", max_segment=1, wait_for_fsync=wait, sync_interval=0.01)
     audit = DatabaseAudit(store, spool=spool)
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(spool.run)
         audit.record(event(1))
         await audit.durable()
         await audit.flush()
+        await _synced(spool, tmp_path / "spool")  # a segment is replaced once fsynced too
         first = spool.segment
         audit.record(event(2))  # the first segment is drained and over the size: replaced
         assert spool.segment != first
@@ -153,7 +158,7 @@ async def test_a_drained_segment_is_replaced_when_large(tmp_path: Path, store: A
 async def test_without_the_group_commit_loop_durable_syncs_at_once(
     tmp_path: Path, store: AuditStore
 ) -> None:
-    spool = Spool(tmp_path / "spool")
+    spool = Spool(tmp_path / "spool", wait_for_fsync=True)
     audit = DatabaseAudit(store, spool=spool)
     audit.record(event(1))
     with anyio.fail_after(5):  # e.g. a reload cancelled the old runtime's loop
@@ -161,6 +166,16 @@ async def test_without_the_group_commit_loop_durable_syncs_at_once(
     (segment,) = (tmp_path / "spool").glob("*" + SUFFIX)
     assert len(segment.read_bytes().splitlines()) == 1
     await audit.close()
+
+
+async def _synced(spool: Spool, directory: Path) -> None:
+    """Wait for the background fsync to cover the whole segment."""
+    size = sum(map(len, _lines(directory)))
+    for _ in range(500):
+        if spool.synced >= size:
+            return
+        await anyio.sleep(0.01)
+    raise AssertionError(f"fsynced up to {spool.synced} of {size} bytes after 5 s")
 
 
 def _spool_threads() -> int:
@@ -171,7 +186,7 @@ def _spool_threads() -> int:
 async def test_groups_are_synced_by_one_thread_that_ends_with_the_loop(
     tmp_path: Path, store: AuditStore
 ) -> None:
-    spool = Spool(tmp_path / "spool")
+    spool = Spool(tmp_path / "spool", wait_for_fsync=True)
     audit = DatabaseAudit(store, spool=spool)
     before = _spool_threads()
     async with anyio.create_task_group() as tasks:
@@ -195,7 +210,7 @@ async def test_groups_are_synced_by_one_thread_that_ends_with_the_loop(
 async def test_a_failed_write_stops_answers_from_waiting_and_keeps_the_rows(
     tmp_path: Path, store: AuditStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    spool = Spool(tmp_path / "spool")
+    spool = Spool(tmp_path / "spool", wait_for_fsync=True)
     audit = DatabaseAudit(store, spool=spool)
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(spool.run)
@@ -213,3 +228,53 @@ async def test_a_failed_write_stops_answers_from_waiting_and_keeps_the_rows(
     assert "audit spool unusable" in caplog.text
     await audit.close()
     assert await _count(store) == 2  # still reached the database from memory
+
+
+@pytest.mark.anyio
+async def test_in_background_mode_a_line_is_written_before_record_returns_and_fsynced_later(
+    tmp_path: Path, store: AuditStore
+) -> None:
+    spool = Spool(tmp_path / "spool", sync_interval=0.05)
+    audit = DatabaseAudit(store, spool=spool)
+    before = _spool_threads()
+    assert not spool.waits
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(spool.run)
+        await anyio.wait_all_tasks_blocked()
+        for n in range(10):
+            audit.record(event(n))
+        # No await since: the lines are in the file (the kernel has them), not yet fsynced.
+        lines = _lines(tmp_path / "spool")
+        assert [decode(line) for line in lines] == [_row(audit, n) for n in range(10)]
+        assert spool.synced == 0
+        with anyio.fail_after(1):
+            await audit.durable()  # nothing to wait for
+        await _synced(spool, tmp_path / "spool")  # the interval's fsync, in the spool's thread
+        assert _spool_threads() == before + 1
+        await audit.flush()
+        assert await _count(store) == 10
+        tasks.cancel_scope.cancel()
+    assert _spool_threads() == before
+    await audit.close()
+
+
+@pytest.mark.anyio
+async def test_in_background_mode_a_failed_write_is_logged_and_keeps_the_rows(
+    tmp_path: Path, store: AuditStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = Spool(tmp_path / "spool", sync_interval=0.01)
+    audit = DatabaseAudit(store, spool=spool)
+    audit.record(event(1))
+    read_only = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(read_only, spool._fd)  # the segment's descriptor now refuses writes
+    os.close(read_only)
+    audit.record(event(2))  # does not raise: logged, and no further tries
+    audit.record(event(3))
+    assert caplog.text.count("audit spool unusable") == 1
+    await audit.close()
+    assert await _count(store) == 3  # still reached the database from memory
+
+
+def test_the_fsync_interval_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="sync_interval"):
+        Spool(tmp_path, sync_interval=0)

@@ -68,9 +68,11 @@ class DatabaseAudit:
     A failed insert is logged and retried with the next batch (bounded buffer).
 
     With a :class:`~regauth.spool.Spool`, each row is also appended to the
-    local spool when recorded, and :meth:`durable` waits until it is fsynced:
-    the web edge awaits it before answering, so every answered request's
-    record survives a crash of the process (see :mod:`regauth.spool`). Each
+    local spool when recorded (written to the file at once, or, with
+    ``spool_fsync = "before_answer"``, in the next group commit, which
+    :meth:`durable` waits for: the web edge awaits it before answering). So
+    every answered request's record survives a crash of the process (see
+    :mod:`regauth.spool`). Each
     batch's transaction moves the spool's drain mark; ``run()`` also replays,
     at start and every ``recover_interval`` seconds, the spools that dead
     workers left behind.
@@ -127,8 +129,9 @@ class DatabaseAudit:
 
     async def durable(self) -> None:
         """Return once every event recorded so far is on disk (at once without a spool)."""
-        if self._spool is not None and self._last:
-            await self._spool.durable(self._last_segment, self._last)
+        spool = self._spool
+        if spool is not None and spool.waits and self._last:
+            await spool.durable(self._last_segment, self._last)
 
     async def flush(self) -> None:
         """Log and insert what is buffered, in chunks that let requests through."""

@@ -406,7 +406,13 @@ class Runtime:
         grants = ActiveGrants(events.approvals.live, clock, ttl)
         account_rules = DatabaseRules(rules, clock, ttl)
         decider = Decider(lambda: policy, account_rules, clock, grants)
-        spool = Spool(settings.path(settings.audit.spool_dir)) if settings.audit.spool else None
+        spool = None
+        if settings.audit.spool:
+            spool = Spool(
+                settings.path(settings.audit.spool_dir),
+                wait_for_fsync=settings.audit.spool_fsync == "before_answer",
+                sync_interval=settings.audit.spool_fsync_interval,
+            )
         # The outbox rides the audit batches only when token or login events are subscribed.
         also = events.on_audit_write if events.audit_types else None
         audit_store = AuditStore(db, also=also)

@@ -1,12 +1,22 @@
-"""The local audit spool: a record is on disk before its answer is sent, in the database soon after.
+"""The local audit spool: each record is in the kernel before its answer, in the database after.
 
 Every worker process appends its audit records to its own segment file in
 ``[audit] spool_dir`` (one JSON array per line) and holds an exclusive
-``flock`` on it while it lives. Writes are *group commits*: one task writes
-and fsyncs whatever accumulated, in a worker thread, while the event loop
-goes on; the records that arrive during one fsync form the next group. A
-request waits for its group's fsync (:meth:`Spool.durable`), never for the
-database, so the price is about one fsync of latency and nothing per record.
+``flock`` on it while it lives. How a record is made safe before its answer
+leaves depends on ``[audit] spool_fsync``:
+
+- ``"background"`` (the default): :meth:`Spool.append` writes the line with
+  one ``write(2)`` before it returns, so the record is in the kernel's page
+  cache before the answer is sent and survives the death of the process
+  (``kill -9``, the OOM killer, a crash). A task fsyncs the segment every
+  ``spool_fsync_interval`` seconds in a thread; nobody waits for it, so a
+  power cut or a kernel crash can lose the records of the last interval.
+- ``"before_answer"``: writes are *group commits*: one task writes and
+  fsyncs whatever accumulated, in a thread, while the event loop goes on;
+  the records that arrive during one fsync form the next group. A request
+  waits for its group's fsync (:meth:`Spool.durable`), never for the
+  database: about one fsync of latency, and the record also survives a
+  power cut on a disk that honours fsync.
 
 :class:`~regauth.audit.DatabaseAudit` drains the rows into the database in
 batches; each batch's transaction also records how far the segment is
@@ -99,9 +109,22 @@ def decode(line: bytes) -> Row | None:
 class Spool:
     """This process's segment: append, wait for the group's fsync, rotate when drained."""
 
-    def __init__(self, directory: Path, *, max_segment: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        max_segment: int = 64 * 1024 * 1024,
+        wait_for_fsync: bool = False,
+        sync_interval: float = 1.0,
+    ) -> None:
+        """``wait_for_fsync``: group commits that :meth:`durable` waits for (``before_answer``);
+        else each line is written at once and fsynced every ``sync_interval`` seconds."""
+        if sync_interval <= 0:
+            raise ValueError("sync_interval must be positive")
         self._dir = directory
         self._max = max_segment
+        self._waits = wait_for_fsync
+        self._interval = sync_interval
         self._serial = 0
         self._fd = -1
         self._segment = ""
@@ -123,19 +146,39 @@ class Spool:
     def segment(self) -> str:
         return self._segment
 
+    @property
+    def waits(self) -> bool:
+        """True when answers wait for their record's fsync (``before_answer``)."""
+        return self._waits
+
+    @property
+    def synced(self) -> int:
+        """How far the current segment is known to be fsynced (bytes)."""
+        return self._synced
+
     def append(self, line: bytes) -> int:
-        """Buffer one line; returns where it ends in :attr:`segment` (read it after the call:
-        the append may have started a new segment)."""
+        """Write (or, waiting for fsync, buffer) one line; returns where it ends in
+        :attr:`segment` (read it after the call: the append may have started a new segment)."""
         if self._fd < 0 or self._rotation_due():
             self._open_segment()
-        self._buffer.append(line)
+        if self._waits:
+            self._buffer.append(line)
+            if not self._wakeup.is_set():
+                self._wakeup.set()
+        elif not self._broken:
+            try:
+                _write_all(self._fd, line)  # in the kernel before the answer: kill -9 safe
+            except OSError as exc:
+                self._give_up(exc)
         self._size += len(line)
-        if not self._wakeup.is_set():
-            self._wakeup.set()
         return self._size
 
     async def durable(self, segment: str, offset: int) -> None:
-        """Return once ``segment`` is on disk up to ``offset`` (a rotated one was fully synced)."""
+        """Return once ``segment`` is on disk up to ``offset`` (a rotated one was fully synced).
+
+        Without ``wait_for_fsync`` at once: :meth:`append` already wrote the line."""
+        if not self._waits:
+            return
         while segment == self._segment and self._synced < offset:
             if self._broken:
                 return
@@ -150,10 +193,12 @@ class Spool:
             self._drained = max(self._drained, offset)
 
     async def run(self) -> None:
-        """The group-commit loop (one per process); what is left is synced when it stops."""
+        """The fsync loop (one per process); what is left is synced when it stops."""
         self._running = True
         syncer = self._syncer = _Syncer()
         try:
+            if not self._waits:
+                await self._sync_every_interval(syncer)
             while True:
                 await self._wakeup.wait()
                 # One turn of the event loop before closing the group: the requests
@@ -173,11 +218,24 @@ class Spool:
             syncer.stop()  # after a write still under way: the file stays in order
             self._sync_now()
 
+    async def _sync_every_interval(self, syncer: _Syncer) -> None:
+        """Background mode: fsync what was written since the last turn, every interval."""
+        while True:
+            await anyio.sleep(self._interval)
+            upto = self._size
+            if upto > self._synced and self._fd >= 0 and not self._broken:
+                # No rotation while this runs: a segment is replaced only once synced.
+                try:
+                    await syncer.write(self._fd, b"")
+                except OSError as exc:
+                    self._give_up(exc)
+            self._group_committed(upto)
+
     def _sync_now(self) -> None:
         """Write and fsync the buffer in the caller's thread (the loop is not running)."""
         data, upto = b"".join(self._buffer), self._size
         self._buffer = []
-        if data and self._fd >= 0 and not self._broken:
+        if (data or upto > self._synced) and self._fd >= 0 and not self._broken:
             try:
                 _write_and_sync(self._fd, data)
             except OSError as exc:
@@ -279,11 +337,15 @@ def _settle(done: asyncio.Future[None], error: OSError | None) -> None:
         done.set_exception(error)
 
 
-def _write_and_sync(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+def _write_and_sync(fd: int, data: bytes) -> None:
+    _write_all(fd, data)
     os.fdatasync(fd)
 
 

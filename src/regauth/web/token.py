@@ -74,7 +74,7 @@ async def token_body(state: AppState, scope: Scope, headers: RawHeaders, receive
     try:
         issued = await state.runtime.service.issue(credential, token_request)
     finally:
-        # The decision's audit record is on disk before the answer leaves (group commit).
+        # The decision's audit record is in the spool before the answer leaves.
         await state.runtime.audit.durable()
     state.metrics.issued.inc()
     return _body(issued)
