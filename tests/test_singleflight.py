@@ -111,3 +111,27 @@ async def test_a_cancelled_leader_releases_its_waiters() -> None:
             await woke.wait()
     assert len(flight) == 0
     assert await flight.wait("k") is False
+
+
+async def test_begin_and_end_lead_a_load_that_runs_in_a_task_of_its_own() -> None:
+    flight: SingleFlight[str] = SingleFlight()
+    done = flight.begin("k")
+    assert flight.running("k") and len(flight) == 1
+    woke: list[bool] = []
+
+    async def waiter() -> None:
+        woke.append(await flight.wait("k"))
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(waiter)
+        await anyio.wait_all_tasks_blocked()
+        assert woke == []
+        flight.end("k", done)
+    assert woke == [True] and not flight.running("k")
+    assert await flight.wait("k") is False  # nothing under way any more
+    stale = flight.begin("k")
+    newer = flight.begin("k")  # (a lead never overlaps one under way; if it did:)
+    flight.end("k", stale)  # the older end leaves the newer load marked
+    assert flight.running("k")
+    flight.end("k", newer)
+    assert not flight.running("k")

@@ -478,6 +478,9 @@ class Runtime:
     async def close(self) -> None:
         for close in self.closers:
             await close()
+        for store in (self.users, self.tokens, self.account_rules):
+            if isinstance(store, CachedUsers | CachedTokens | DatabaseRules):
+                await store.aclose()  # reloads under way, before the database goes
         await self.audit.close()
         await self.tokens.flush_uses()
         if self.events is not None:

@@ -35,13 +35,25 @@ class SingleFlight(Generic[K]):
     @asynccontextmanager
     async def lead(self, key: K) -> AsyncIterator[None]:
         """Mark ``key`` as loading for the duration of the block; waiters resume after it."""
-        done = anyio.Event()
-        self._running[key] = done
+        done = self.begin(key)
         try:
             yield
         finally:
+            self.end(key, done)
+
+    def running(self, key: K) -> bool:
+        return key in self._running
+
+    def begin(self, key: K) -> anyio.Event:
+        """:meth:`lead` without a block (a load that runs in a task of its own); call
+        :meth:`end` with the event returned once it is over, whatever happened."""
+        done = self._running[key] = anyio.Event()
+        return done
+
+    def end(self, key: K, done: anyio.Event) -> None:
+        if self._running.get(key) is done:
             del self._running[key]
-            done.set()
+        done.set()
 
     def __len__(self) -> int:
         return len(self._running)

@@ -71,6 +71,9 @@ class DatabaseRules:
         """Drop the cached lists (an admin change made in this process shows at once)."""
         self._cache.clear()
 
+    async def aclose(self) -> None:
+        await self._cache.aclose()
+
     async def rules_for(self, principal: Principal) -> AccountRuleLists:
         if principal.anonymous:
             return _NONE
