@@ -381,7 +381,7 @@ class Runtime:
         api_keys = ApiKeyHolder(ApiKeys.build(settings.auth.api_keys, os.environ))
         sources: list[Authenticator] = [api_keys, pats, local, ClientCertificates(clock)]
         passwords: list[Authenticator] = [local]  # what the web UI's sign-in form accepts
-        closers: list[Closer] = []
+        closers: list[Closer] = [local.aclose]  # renewals of remembered logins under way
         if settings.auth.ldap is not None:
             from regauth.authn.ldap import LdapAuthenticator
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from datetime import timedelta
@@ -168,8 +169,10 @@ async def test_expired_password_invalidates(
 
 
 async def test_entries_expire_after_the_ttl(
-    local: LocalUsers, clock: FrozenClock, hasher: CountingHasher
+    users: UserStore, clock: FrozenClock, hasher: CountingHasher
 ) -> None:
+    await users.add("alice", hasher.hash("alice-pw"))
+    local = LocalUsers(users, hasher, clock, renew_after=1)  # no renewals
     await assert_ok(local, "alice", "alice-pw")
     clock.advance(seconds=59)
     await assert_ok(local, "alice", "alice-pw")
@@ -371,3 +374,82 @@ async def test_the_principal_is_made_once_per_record_read(
     clock.advance(seconds=1)
     three = await assert_ok(cached, "alice", "alice-pw")
     assert three.principal.groups == frozenset({"dev", "ops"})
+
+
+async def _renewals_done(local: LocalUsers) -> None:
+    if local._renewals:
+        with anyio.fail_after(5):
+            await asyncio.wait(list(local._renewals))
+    assert not local._renewals
+
+
+async def test_a_hit_late_in_the_entrys_life_renews_it_in_the_background(
+    local: LocalUsers, clock: FrozenClock, hasher: CountingHasher
+) -> None:
+    await assert_ok(local, "alice", "alice-pw")
+    clock.advance(seconds=47)  # before the last fifth of the 60 s: a plain hit
+    await assert_ok(local, "alice", "alice-pw")
+    await _renewals_done(local)
+    assert hasher.verifications == 1
+    hasher.delay = 0.2
+    clock.advance(seconds=1)  # 48 s: answered from the entry, the hash runs meanwhile
+    started = time.perf_counter()
+    for _ in range(3):
+        await assert_ok(local, "alice", "alice-pw")
+    assert time.perf_counter() - started < 0.15  # nobody waited for the renewal
+    await _renewals_done(local)
+    assert hasher.verifications == 2  # one renewal for the three hits
+    clock.advance(seconds=59)  # 107 s: the renewed entry (from 48 s) still holds
+    hasher.delay = 0
+    await assert_ok(local, "alice", "alice-pw")
+    await _renewals_done(local)
+    assert hasher.verifications == 3  # and was due itself: renewed once more
+    await local.aclose()
+
+
+async def test_logins_at_the_expiry_wait_for_the_renewal_under_way(
+    local: LocalUsers, clock: FrozenClock, hasher: CountingHasher
+) -> None:
+    await assert_ok(local, "alice", "alice-pw")
+    clock.advance(seconds=50)
+    hasher.delay = 0.2
+    await assert_ok(local, "alice", "alice-pw")  # starts the renewal
+    clock.advance(seconds=10)  # 60 s: the entry expired while the renewal runs
+    async with anyio.create_task_group() as tasks:
+        for _ in range(3):
+            tasks.start_soon(assert_ok, local, "alice", "alice-pw")
+    assert hasher.verifications == 2  # they joined the renewal instead of hashing again
+    await local.aclose()
+
+
+async def test_a_renewal_that_no_longer_verifies_drops_the_entry(
+    local: LocalUsers, users: UserStore, clock: FrozenClock, hasher: CountingHasher
+) -> None:
+    await assert_ok(local, "alice", "alice-pw")
+    clock.advance(seconds=50)
+
+    async def refuse(stored: str | None, password: str) -> Verification:
+        hasher.verifications += 1
+        return await PasswordHasher.averify(hasher, None, password)  # as if the hash failed
+
+    hasher.averify = refuse  # type: ignore[method-assign]
+    await assert_ok(local, "alice", "alice-pw")  # answered from the entry
+    await _renewals_done(local)
+    assert len(local.cache) == 0  # dropped: the next login is verified in the foreground
+    outcome = await login(local, "alice", "alice-pw")
+    assert isinstance(outcome, Rejected)
+    await local.aclose()
+
+
+async def test_aclose_cancels_a_renewal_under_way(
+    local: LocalUsers, clock: FrozenClock, hasher: CountingHasher
+) -> None:
+    await assert_ok(local, "alice", "alice-pw")
+    clock.advance(seconds=50)
+    hasher.delay = 30  # a renewal that would outlive the test
+    await assert_ok(local, "alice", "alice-pw")
+    await anyio.sleep(0.01)
+    assert local._renewals
+    with anyio.fail_after(5):
+        await local.aclose()
+    assert not local._renewals

@@ -13,16 +13,28 @@ a remembered login counts only while the stored hash is the one that verified
 it and the account is usable: a password change or a disable made by any
 process takes effect at once. Failures are never remembered, so a cache hit
 is possible only for someone who already knows the password.
+
+A login that is used on and on (a CI robot) would otherwise pay one full
+hash every ``cache_ttl`` seconds, and every login in flight with it would
+wait for that hash: a stall of a few hundred milliseconds once a minute per
+worker. Instead, the first hit in the last fifth of an entry's life verifies
+the password again in a task of its own (the same check, rehash included)
+and renews the entry when it succeeds; the hit itself is answered from the
+entry, which is valid until its TTL as before.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
 import operator
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
+
+import anyio
 
 from regauth.authn.passwords import PasswordHasher
 from regauth.domain.credentials import BasicCredential, Credential
@@ -33,6 +45,7 @@ from regauth.singleflight import SingleFlight
 from regauth.store import UserRecord, UserStore
 
 SOURCE = "local"
+log = logging.getLogger("regauth.authn")
 
 
 class VerifiedLogins:
@@ -43,14 +56,18 @@ class VerifiedLogins:
     offline. The value is the stored hash that verified it and an expiry.
     """
 
-    def __init__(self, clock: Clock, ttl: float, size: int) -> None:
+    def __init__(self, clock: Clock, ttl: float, size: int, *, renew_after: float = 0.8) -> None:
+        """``renew_after``: the fraction of ``ttl`` after which a hit is due to be verified
+        again in the background (:meth:`due`; 1 or more: never)."""
         if ttl < 0 or size < 0:
             raise ValueError("cache_ttl and cache_size must not be negative")
         self._clock = clock
         self._ttl = timedelta(seconds=ttl)
+        self._renew = timedelta(seconds=ttl * renew_after) if renew_after < 1 else None
         self._size = size
         self._secret = os.urandom(32)
-        self._entries: OrderedDict[bytes, tuple[str, datetime]] = OrderedDict()
+        # key -> (the hash that verified it, when it is due for renewal, when it expires)
+        self._entries: OrderedDict[bytes, tuple[str, datetime | None, datetime]] = OrderedDict()
 
     @property
     def enabled(self) -> bool:
@@ -73,7 +90,7 @@ class VerifiedLogins:
         entry = self._entries.get(key)
         if entry is None:
             return False
-        stored, expires = entry
+        stored, _, expires = entry
         if password_hash is None or stored != password_hash:
             del self._entries[key]
             return False
@@ -83,13 +100,20 @@ class VerifiedLogins:
         self._entries.move_to_end(key)  # the most recently used
         return True
 
+    def due(self, key: bytes, now: datetime) -> bool:
+        """True when the entry of ``key`` is old enough to be verified again (see above)."""
+        entry = self._entries.get(key)
+        return entry is not None and entry[1] is not None and entry[1] <= now
+
     def remember(self, key: bytes, password_hash: str) -> None:
         if not self.enabled:
             return
         self._entries.pop(key, None)
         while len(self._entries) >= self._size:
             self._entries.popitem(last=False)
-        self._entries[key] = (password_hash, self._clock.now() + self._ttl)
+        now = self._clock.now()
+        renew = now + self._renew if self._renew is not None else None
+        self._entries[key] = (password_hash, renew, now + self._ttl)
 
     def forget(self, key: bytes) -> None:
         self._entries.pop(key, None)
@@ -109,14 +133,17 @@ class LocalUsers:
         *,
         cache_ttl: float = 60.0,
         cache_size: int = 10000,
+        renew_after: float = 0.8,
     ) -> None:
-        """``cache_ttl=0`` (or ``cache_size=0``) turns the verified-login cache off."""
+        """``cache_ttl=0`` (or ``cache_size=0``) turns the verified-login cache off;
+        ``renew_after`` (a fraction of it, 1 = never) is when a hit renews its entry."""
         self._users = users
         self._hasher = hasher
         self._clock = clock
-        self._cache = VerifiedLogins(clock, cache_ttl, cache_size)
+        self._cache = VerifiedLogins(clock, cache_ttl, cache_size, renew_after=renew_after)
         self._verifying: SingleFlight[bytes] = SingleFlight()
         self._principals = Principals()
+        self._renewals: set[asyncio.Task[None]] = set()
 
     @property
     def cache(self) -> VerifiedLogins:
@@ -132,19 +159,50 @@ class LocalUsers:
         key = cache.key(credential.username, credential.password)
         # Identical logins in flight (a CI farm's robot) share one hash when the entry expires.
         while True:
-            if user is not None and self._cached(key, user):
+            if user is not None and self._cached(key, user, credential):
                 return Authenticated(self._principals.of(user))
             if not await self._verifying.wait(key):
                 break
         async with self._verifying.lead(key):
             return await self._verify(user, credential, key)
 
-    def _cached(self, key: bytes, user: UserRecord) -> bool:
+    def _cached(self, key: bytes, user: UserRecord, credential: BasicCredential) -> bool:
         now = self._clock.now()
         if self._refusal(user, now) is not None:
             self._cache.forget(key)
             return False
-        return self._cache.holds(key, user.password_hash, now)
+        if not self._cache.holds(key, user.password_hash, now):
+            return False
+        if self._cache.due(key, now) and not self._verifying.running(key):
+            self._renew(user, credential, key)
+        return True
+
+    def _renew(self, user: UserRecord, credential: BasicCredential, key: bytes) -> None:
+        """Verify a remembered login again in a task of its own (see the module's text)."""
+        done = self._verifying.begin(key)  # logins reaching the expiry meanwhile wait for it
+        task = asyncio.get_running_loop().create_task(self._renewal(user, credential, key, done))
+        self._renewals.add(task)
+        task.add_done_callback(self._renewals.discard)
+
+    async def _renewal(
+        self, user: UserRecord, credential: BasicCredential, key: bytes, done: anyio.Event
+    ) -> None:
+        try:
+            outcome = await self._verify(user, credential, key)
+            if not isinstance(outcome, Authenticated):
+                self._cache.forget(key)
+        except Exception as exc:  # the entry expires as it would have; its next login reports
+            log.debug("renewing a remembered login failed: %s", type(exc).__name__)
+        finally:
+            self._verifying.end(key, done)
+
+    async def aclose(self) -> None:
+        """Cancel the renewals under way."""
+        for task in list(self._renewals):
+            task.cancel()
+        for task in list(self._renewals):
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait([task])
 
     async def _verify(
         self, user: UserRecord | None, credential: BasicCredential, key: bytes | None
