@@ -33,10 +33,13 @@ class CountingHasher(PasswordHasher):
         super().__init__(**params)
         self.verifications = 0
         self.delay = 0.0  # seconds: a slow hash, so that logins overlap
+        self.gate: anyio.Event | None = None  # when set: each hash waits for it
 
     async def averify(self, stored: str | None, password: str) -> Verification:
         self.verifications += 1
         await anyio.sleep(self.delay)
+        if self.gate is not None:
+            await self.gate.wait()
         return await super().averify(stored, password)
 
 
@@ -391,16 +394,15 @@ async def test_a_hit_late_in_the_entrys_life_renews_it_in_the_background(
     await assert_ok(local, "alice", "alice-pw")
     await _renewals_done(local)
     assert hasher.verifications == 1
-    hasher.delay = 0.2
+    hasher.gate = anyio.Event()  # the renewal's hash waits until the hits are answered
     clock.advance(seconds=1)  # 48 s: answered from the entry, the hash runs meanwhile
-    started = time.perf_counter()
     for _ in range(3):
         await assert_ok(local, "alice", "alice-pw")
-    assert time.perf_counter() - started < 0.15  # nobody waited for the renewal
+    assert len(local._renewals) == 1  # nobody waited for it: still under way
+    hasher.gate.set()
     await _renewals_done(local)
     assert hasher.verifications == 2  # one renewal for the three hits
     clock.advance(seconds=59)  # 107 s: the renewed entry (from 48 s) still holds
-    hasher.delay = 0
     await assert_ok(local, "alice", "alice-pw")
     await _renewals_done(local)
     assert hasher.verifications == 3  # and was due itself: renewed once more
