@@ -210,12 +210,27 @@ class Decider:
                 grants = pipeline.remember(key, evaluate(pipeline.stages, scopes, ctx))
         else:
             stages = pipeline.stages
+            temporary: tuple[TemporaryGrant, ...] = ()
             if self._grants is not None and not principal.anonymous:
                 temporary = await self._grants.active(principal.subject, now)
-                if temporary:
-                    stages = (stages[0], TemporaryGrants(temporary), *stages[1:])
-            ctx = self._context(compiled, principal, facts, now)
-            grants = evaluate(stages, scopes, ctx)
+            if temporary:
+                stages = (stages[0], TemporaryGrants(temporary), *stages[1:])
+                ctx = self._context(compiled, principal, facts, now)
+                grants = evaluate(stages, scopes, ctx)
+            elif pipeline.memo is not None:
+                # Without temporary grants (the only pure stage that reads the time) the
+                # decision is a function of the principal — the very object: sources hand
+                # back the same one while they hold the same record — and the request.
+                key = (scopes, facts.service, facts.client_ip)
+                decisions = pipeline.decisions(principal)
+                found = decisions.get(key)
+                if found is None:
+                    ctx = self._context(compiled, principal, facts, now)
+                    found = _remember(decisions, key, evaluate(stages, scopes, ctx))
+                grants = found
+            else:
+                ctx = self._context(compiled, principal, facts, now)
+                grants = evaluate(stages, scopes, ctx)
         if webhooks and policy.async_stages:
             ctx = ctx or self._context(compiled, principal, facts, now)
             for stage in policy.async_stages:
@@ -245,20 +260,43 @@ class Decider:
 
 AccountRuleLists = tuple[tuple[Rule, ...], GroupRules]
 MAX_REMEMBERED = 4096
+MAX_PRINCIPALS = 64  # per rule lists (one user's, usually): the principals decided for
+MAX_DECISIONS = 256  # per principal
 DecisionKey = tuple[tuple[ResourceActions, ...], str, str | None]
+Decisions = dict[DecisionKey, tuple[Grant, ...]]
+
+
+def _remember(decisions: Decisions, key: DecisionKey, grants: tuple[Grant, ...]) -> tuple[Grant, ...]:
+    if len(decisions) >= MAX_DECISIONS:
+        decisions.clear()
+    decisions[key] = grants
+    return grants
 
 
 class _Pipeline:
     """The pure stages for one set of account rule lists, and the anonymous decisions made
     with them (``memo`` is None when a stage may depend on more than the request: CEL)."""
 
-    __slots__ = ("_uses_address", "lists", "memo", "stages")
+    __slots__ = ("_by_principal", "_uses_address", "lists", "memo", "stages")
 
     def __init__(self, lists: AccountRuleLists, stages: tuple[Stage, ...], *, pure: bool) -> None:
         self.lists = lists  # held: its id, the key this pipeline is found by, stays its own
         self.stages = stages
-        self.memo: dict[DecisionKey, tuple[Grant, ...]] | None = {} if pure else None
+        self.memo: Decisions | None = {} if pure else None
         self._uses_address: bool | None = None
+        # id(principal) → (the principal, held so that its id stays its own; its decisions)
+        self._by_principal: dict[int, tuple[Principal, Decisions]] = {}
+
+    def decisions(self, principal: Principal) -> Decisions:
+        """The decisions made for this very principal object (by scopes, service, address)."""
+        entry = self._by_principal.get(id(principal))
+        if entry is not None and entry[0] is principal:
+            return entry[1]
+        if len(self._by_principal) >= MAX_PRINCIPALS:
+            self._by_principal.clear()
+        decisions: Decisions = {}
+        self._by_principal[id(principal)] = (principal, decisions)
+        return decisions
 
     @property
     def uses_address(self) -> bool:

@@ -17,7 +17,7 @@ is possible only for someone who already knows the password.
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import operator
 import os
 from collections import OrderedDict
@@ -38,9 +38,10 @@ SOURCE = "local"
 class VerifiedLogins:
     """A bounded, short-lived memory of (username, password) pairs that verified.
 
-    The key is HMAC-SHA256 under a secret drawn when the process starts, so the
-    cache holds neither a password nor a hash of one that could be attacked
-    offline. The value is the stored hash that verified it and an expiry.
+    The key is a keyed BLAKE2b MAC (RFC 7693, 256 bits) under a secret drawn when
+    the process starts, so the cache holds neither a password nor a hash of one
+    that could be attacked offline. The value is the stored hash that verified it
+    and an expiry.
     """
 
     def __init__(self, clock: Clock, ttl: float, size: int) -> None:
@@ -49,7 +50,8 @@ class VerifiedLogins:
         self._clock = clock
         self._ttl = timedelta(seconds=ttl)
         self._size = size
-        self._secret = os.urandom(32)
+        # Keyed once; each key() copies the keyed state (no per-call key schedule).
+        self._mac = hashlib.blake2b(key=os.urandom(32), digest_size=32)
         self._entries: OrderedDict[bytes, tuple[str, datetime]] = OrderedDict()
 
     @property
@@ -63,7 +65,9 @@ class VerifiedLogins:
         user = username.encode("utf-8", "surrogatepass")
         # Length-prefixed: no (username, password) pair can spell another one.
         message = len(user).to_bytes(4, "big") + user + password.encode("utf-8", "surrogatepass")
-        return hmac.digest(self._secret, message, "sha256")
+        mac = self._mac.copy()
+        mac.update(message)
+        return mac.digest()
 
     def holds(self, key: bytes, password_hash: str | None, now: datetime | None = None) -> bool:
         """True when ``key`` verified against this very ``password_hash`` and has not expired.
