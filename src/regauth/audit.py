@@ -48,8 +48,7 @@ def _granted(grants: tuple[Grant, ...]) -> list[dict[str, object]]:
             "resource": str(g.requested.resource),
             "actions": list(g.actions),
             "trace": [
-                {"stage": d.stage, "actions": list(d.actions), "reason": d.reason}
-                for d in g.trace
+                {"stage": d.stage, "actions": list(d.actions), "reason": d.reason} for d in g.trace
             ],
         }
         for g in grants

@@ -219,15 +219,28 @@ class Decider:
                 grants = evaluate(stages, scopes, ctx)
             elif pipeline.memo is not None:
                 # Without temporary grants (the only pure stage that reads the time) the
-                # decision is a function of the principal — the very object: sources hand
-                # back the same one while they hold the same record — and the request.
-                key = (scopes, facts.service, facts.client_ip)
-                decisions = pipeline.decisions(principal)
-                found = decisions.get(key)
-                if found is None:
-                    ctx = self._context(compiled, principal, facts, now)
-                    found = _remember(decisions, key, evaluate(stages, scopes, ctx))
-                grants = found
+                # decision is a function of what the stages read of the principal and of
+                # the request: remembered per rule lists, like the anonymous caller's.
+                plan = compiled.plan(principal)
+                rules = principal.token_rules
+                basis: KnownKey = (
+                    principal.subject,
+                    principal.source,
+                    principal.groups,
+                    principal.token_id,
+                    id(rules),  # the very rules (held in the entry: the id stays theirs)
+                    plan,
+                    scopes,
+                    facts.service,
+                    facts.client_ip,
+                )
+                found = pipeline.known.get(basis)
+                if found is not None and found[0] is rules:
+                    grants = found[1]
+                else:
+                    ctx = self._context(compiled, principal, facts, now, plan)
+                    grants = evaluate(stages, scopes, ctx)
+                    pipeline.remember_known(basis, rules, grants)
             else:
                 ctx = self._context(compiled, principal, facts, now)
                 grants = evaluate(stages, scopes, ctx)
@@ -241,14 +254,18 @@ class Decider:
 
     @staticmethod
     def _context(
-        compiled: _Compiled, principal: Principal, facts: CallerFacts, now: datetime
+        compiled: _Compiled,
+        principal: Principal,
+        facts: CallerFacts,
+        now: datetime,
+        plan: str | None = None,
     ) -> RequestContext:
         return RequestContext(
             principal,
             facts.service,
             facts.client_ip,
             at=int(now.timestamp()),
-            plan=compiled.plan(principal),
+            plan=compiled.plan(principal) if plan is None else plan,
         )
 
     def check_request(self, request: TokenRequest, grants: tuple[Grant, ...] = ()) -> None:
@@ -260,43 +277,34 @@ class Decider:
 
 AccountRuleLists = tuple[tuple[Rule, ...], GroupRules]
 MAX_REMEMBERED = 4096
-MAX_PRINCIPALS = 64  # per rule lists (one user's, usually): the principals decided for
-MAX_DECISIONS = 256  # per principal
+MAX_KNOWN = 256  # per rule lists (one user's, usually): decisions for identified callers
 DecisionKey = tuple[tuple[ResourceActions, ...], str, str | None]
-Decisions = dict[DecisionKey, tuple[Grant, ...]]
-
-
-def _remember(decisions: Decisions, key: DecisionKey, grants: tuple[Grant, ...]) -> tuple[Grant, ...]:
-    if len(decisions) >= MAX_DECISIONS:
-        decisions.clear()
-    decisions[key] = grants
-    return grants
+# subject, source, groups, token id, id(token rules), plan, scopes, service, address
+KnownKey = tuple[
+    str, str, frozenset[str], str | None, int, str, tuple[ResourceActions, ...], str, str | None
+]
 
 
 class _Pipeline:
     """The pure stages for one set of account rule lists, and the anonymous decisions made
     with them (``memo`` is None when a stage may depend on more than the request: CEL)."""
 
-    __slots__ = ("_by_principal", "_uses_address", "lists", "memo", "stages")
+    __slots__ = ("_uses_address", "known", "lists", "memo", "stages")
 
     def __init__(self, lists: AccountRuleLists, stages: tuple[Stage, ...], *, pure: bool) -> None:
         self.lists = lists  # held: its id, the key this pipeline is found by, stays its own
         self.stages = stages
-        self.memo: Decisions | None = {} if pure else None
+        self.memo: dict[DecisionKey, tuple[Grant, ...]] | None = {} if pure else None
         self._uses_address: bool | None = None
-        # id(principal) → (the principal, held so that its id stays its own; its decisions)
-        self._by_principal: dict[int, tuple[Principal, Decisions]] = {}
+        # An identified caller's decisions (pure pipelines only): see Decider.decide.
+        self.known: dict[KnownKey, tuple[tuple[Rule, ...] | None, tuple[Grant, ...]]] = {}
 
-    def decisions(self, principal: Principal) -> Decisions:
-        """The decisions made for this very principal object (by scopes, service, address)."""
-        entry = self._by_principal.get(id(principal))
-        if entry is not None and entry[0] is principal:
-            return entry[1]
-        if len(self._by_principal) >= MAX_PRINCIPALS:
-            self._by_principal.clear()
-        decisions: Decisions = {}
-        self._by_principal[id(principal)] = (principal, decisions)
-        return decisions
+    def remember_known(
+        self, key: KnownKey, rules: tuple[Rule, ...] | None, grants: tuple[Grant, ...]
+    ) -> None:
+        if len(self.known) >= MAX_KNOWN:
+            self.known.clear()
+        self.known[key] = (rules, grants)
 
     @property
     def uses_address(self) -> bool:

@@ -10,7 +10,7 @@ import anyio
 import bcrypt
 import pytest
 
-from regauth.authn.local import LocalUsers
+from regauth.authn.local import LocalUsers, VerifiedLogins
 from regauth.authn.passwords import PasswordHasher, Verification
 from regauth.domain.credentials import BasicCredential, BearerCredential
 from regauth.errors import InvalidCredential
@@ -371,3 +371,13 @@ async def test_the_principal_is_made_once_per_record_read(
     clock.advance(seconds=1)
     three = await assert_ok(cached, "alice", "alice-pw")
     assert three.principal.groups == frozenset({"dev", "ops"})
+
+
+def test_the_cache_key_is_a_mac_under_a_per_process_secret() -> None:
+    one, other = VerifiedLogins(FrozenClock(), 60, 10), VerifiedLogins(FrozenClock(), 60, 10)
+    key = one.key("alice", "pw")
+    assert len(key) == 32 and key == one.key("alice", "pw")
+    assert key != other.key("alice", "pw")  # another secret: nothing to precompute
+    # Length-prefixed: the split between name and password is part of the message.
+    assert len({key, one.key("alicep", "w"), one.key("alic", "epw"), one.key("alice", "pW")}) == 4
+    assert b"pw" not in key and b"alice" not in key
