@@ -100,23 +100,34 @@ class RefreshIssuer(Protocol):
 
 
 class LoginThrottle(Protocol):
-    """Failed-login counters per account and per address (shared by all workers)."""
+    """Failed-login counters per account and per address (shared by all workers).
 
-    async def check(self, username: str | None, client_ip: str | None) -> None: ...
+    ``now`` is the time of the request (read from the throttle's clock when not given).
+    """
+
+    async def check(
+        self, username: str | None, client_ip: str | None, now: datetime | None = None
+    ) -> None: ...
 
     async def failed(self, username: str | None, client_ip: str | None) -> None: ...
 
-    async def succeeded(self, username: str | None, client_ip: str | None) -> None: ...
+    async def succeeded(
+        self, username: str | None, client_ip: str | None, now: datetime | None = None
+    ) -> None: ...
 
 
 class NoThrottle:
-    async def check(self, username: str | None, client_ip: str | None) -> None:
+    async def check(
+        self, username: str | None, client_ip: str | None, now: datetime | None = None
+    ) -> None:
         return None
 
     async def failed(self, username: str | None, client_ip: str | None) -> None:
         return None
 
-    async def succeeded(self, username: str | None, client_ip: str | None) -> None:
+    async def succeeded(
+        self, username: str | None, client_ip: str | None, now: datetime | None = None
+    ) -> None:
         return None
 
 
@@ -396,7 +407,7 @@ class TokenService:
             if credential is None:  # anonymous: nothing to throttle
                 principal = await self._identity.identify(None, request.facts)
             else:
-                principal = await self._identify(credential, request)
+                principal = await self._identify(credential, request, now)
             grants = await self._decider.decide(principal, request.scopes, request.facts, now=now)
             _check_denied(policy, request, grants)
             issued = await self._mint(policy, principal, grants, credential, request, now)
@@ -410,18 +421,20 @@ class TokenService:
         """Identify a caller of another endpoint (the admin API), throttled like ``/token``."""
         return await self._identify(credential, TokenRequest((), facts))
 
-    async def _identify(self, credential: Credential | None, request: TokenRequest) -> Principal:
+    async def _identify(
+        self, credential: Credential | None, request: TokenRequest, now: datetime | None = None
+    ) -> Principal:
         """Identify, counting failures per account and address (429 once over the limit)."""
         if credential is None:
             return await self._identity.identify(None, request.facts)
         username = _username(credential)
-        await self._throttle.check(username, request.client_ip)
+        await self._throttle.check(username, request.client_ip, now)
         try:
             principal = await self._identity.identify(credential, request.facts)
         except AuthenticationError:
             await self._throttle.failed(username, request.client_ip)
             raise
-        await self._throttle.succeeded(username, request.client_ip)
+        await self._throttle.succeeded(username, request.client_ip, now)
         return principal
 
     async def _mint(
@@ -492,7 +505,8 @@ def _attempted(credential: Credential | None) -> str | None:
     name = _username(credential) if credential is not None else None
     if not name:
         return None
-    return "".join(c if c.isprintable() else "?" for c in name[:MAX_AUDITED_NAME])
+    name = name[:MAX_AUDITED_NAME]
+    return name if name.isprintable() else "".join(c if c.isprintable() else "?" for c in name)
 
 
 def _check_service(services: frozenset[str], service: str) -> None:
