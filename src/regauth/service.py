@@ -410,7 +410,15 @@ class TokenService:
                 principal = await self._identify(credential, request, now)
             grants = await self._decider.decide(principal, request.scopes, request.facts, now=now)
             _check_denied(policy, request, grants)
-            issued = await self._mint(policy, principal, grants, credential, request, now)
+            token = self._sign(policy, principal, grants, request, now)
+            refresh = (
+                await self._refresh_token(principal, credential, request)
+                if request.offline
+                else None
+            )
+            issued = IssuedToken(
+                token, policy.ttl, now.replace(microsecond=0), principal, grants, refresh
+            )
         except ProblemError as error:
             self._audit.record(self._event(request, principal, grants, error.code, credential, now))
             raise
@@ -437,15 +445,15 @@ class TokenService:
         await self._throttle.succeeded(username, request.client_ip, now)
         return principal
 
-    async def _mint(
+    def _sign(
         self,
         policy: TokenPolicy,
         principal: Principal,
         grants: tuple[Grant, ...],
-        credential: Credential | None,
         request: TokenRequest,
         now: datetime,
-    ) -> IssuedToken:
+    ) -> str:
+        """A fresh token (its own ``jti`` and times) for the grants."""
         facts = TokenRequestFacts(
             issuer=policy.issuer,
             subject=principal.subject,
@@ -454,13 +462,7 @@ class TokenService:
             ttl=policy.ttl,
             jti=self._random.token_urlsafe(18),
         )
-        token = self._signer().sign(token_claims(facts, grants))
-        refresh = (
-            await self._refresh_token(principal, credential, request) if request.offline else None
-        )
-        return IssuedToken(
-            token, policy.ttl, now.replace(microsecond=0), principal, grants, refresh
-        )
+        return self._signer().sign(token_claims(facts, grants))
 
     async def _refresh_token(
         self, principal: Principal, credential: Credential | None, request: TokenRequest

@@ -53,10 +53,11 @@ class VerifiedLogins:
         # Keyed once; each key() copies the keyed state (no per-call key schedule).
         self._mac = hashlib.blake2b(key=os.urandom(32), digest_size=32)
         self._entries: OrderedDict[bytes, tuple[str, datetime]] = OrderedDict()
+        self._enabled = self._ttl > timedelta(0) and self._size > 0
 
     @property
     def enabled(self) -> bool:
-        return self._ttl > timedelta(0) and self._size > 0
+        return self._enabled
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -192,7 +193,11 @@ class Principals:
         self._entries: dict[Hashable, tuple[tuple[object, ...], Principal]] = {}
 
     def of(self, user: UserRecord, source: str = SOURCE) -> Principal:
-        return self.get((user.name, source), (user,), lambda: principal(user, source))
+        key = (user.name, source)
+        entry = self._entries.get(key)
+        if entry is not None and len(entry[0]) == 1 and entry[0][0] is user:
+            return entry[1]  # the usual case, without building the maker
+        return self.get(key, (user,), lambda: principal(user, source))
 
     def get(
         self, key: Hashable, basis: tuple[object, ...], make: Callable[[], Principal]
