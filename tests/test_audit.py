@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from regauth.audit import DatabaseAudit
+from regauth.audit import DatabaseAudit, event_document
 from regauth.domain.policy import Grant
 from regauth.domain.scope import parse_scope
 from regauth.service import AuditEvent
@@ -104,3 +104,19 @@ async def test_caller_text_is_stored_as_the_columns_hold_it() -> None:
     assert row["subject"] == ("bo\ufffdb" + "x" * 400)[:255]
     assert row["service"] == "s\ufffdvc"
     assert orjson.loads(str(row["document"]))["username"] == name  # kept whole, escaped
+
+
+@pytest.mark.anyio
+async def test_a_recorded_document_is_the_event_document_whether_its_grants_recur_or_not() -> None:
+    store = FakeStore()
+    audit = DatabaseAudit(store)  # type: ignore[arg-type]
+    shared = event(1)
+    same_grants = AuditEvent(shared.at, "denied", "svc", None, None, None, (), shared.grants, "x")
+    events = [shared, event(2), shared, same_grants, event(1)]  # the last: equal, not the same
+    for item in events:
+        audit.record(item)
+    await audit.flush()
+    documents = [str(row["document"]) for row in store.batches[0]]
+    plain = [orjson.dumps(event_document(item)).decode() for item in events]
+    assert documents == plain
+    assert orjson.loads(documents[3])["granted"][0]["actions"] == ["pull"]

@@ -12,6 +12,7 @@ import anyio
 import anyio.lowlevel
 import orjson
 
+from regauth.domain.policy import Grant
 from regauth.service import AuditEvent
 from regauth.spool import DOCUMENT, Position, Spool, Values, recover
 from regauth.store import AuditStore
@@ -22,8 +23,11 @@ Pending = tuple[Values, str, int]
 _LINE = orjson.OPT_APPEND_NEWLINE
 
 
-def event_document(event: AuditEvent, at: str | None = None) -> dict[str, object]:
-    """The JSON document of one decision (``at``: ``event.at`` in ISO 8601, when at hand)."""
+def event_document(
+    event: AuditEvent, at: str | None = None, granted: object = None
+) -> dict[str, object]:
+    """The JSON document of one decision (``at``: ``event.at`` in ISO 8601, when at hand;
+    ``granted``: the document of ``event.grants``, e.g. :func:`granted_json`'s)."""
     return {
         "at": at if at is not None else event.at.isoformat(),
         "outcome": event.outcome,
@@ -33,19 +37,41 @@ def event_document(event: AuditEvent, at: str | None = None) -> dict[str, object
         "username": event.username,
         "source": event.source,
         "requested": [str(s) for s in event.requested],
-        "granted": [
-            {
-                "resource": str(g.requested.resource),
-                "actions": list(g.actions),
-                "trace": [
-                    {"stage": d.stage, "actions": list(d.actions), "reason": d.reason}
-                    for d in g.trace
-                ],
-            }
-            for g in event.grants
-        ],
+        "granted": _granted(event.grants) if granted is None else granted,
         "error": event.error_code or None,
     }
+
+
+def _granted(grants: tuple[Grant, ...]) -> list[dict[str, object]]:
+    return [
+        {
+            "resource": str(g.requested.resource),
+            "actions": list(g.actions),
+            "trace": [
+                {"stage": d.stage, "actions": list(d.actions), "reason": d.reason} for d in g.trace
+            ],
+        }
+        for g in grants
+    ]
+
+
+MAX_GRANTED = 4096
+# id(grants) → (the grants, held so that the id stays theirs; their JSON)
+_granted_memo: dict[int, tuple[tuple[Grant, ...], orjson.Fragment]] = {}
+
+
+def granted_json(grants: tuple[Grant, ...]) -> orjson.Fragment:
+    """The ``granted`` part of the document, serialised once per grants object: remembered
+    decisions (the anonymous caller's, a principal's while its record is cached) hand the
+    same tuple back request after request."""
+    entry = _granted_memo.get(id(grants))
+    if entry is not None and entry[0] is grants:
+        return entry[1]
+    fragment = orjson.Fragment(orjson.dumps(_granted(grants)))
+    if len(_granted_memo) >= MAX_GRANTED:
+        _granted_memo.clear()
+    _granted_memo[id(grants)] = (grants, fragment)
+    return fragment
 
 
 class LogAudit:
@@ -109,7 +135,7 @@ class DatabaseAudit:
         """Serialise once: the JSON document, the row tuple, and the spool line around both."""
         at = event.at
         stamp = at.isoformat()
-        document = orjson.dumps(event_document(event, stamp))
+        document = orjson.dumps(event_document(event, stamp, granted_json(event.grants)))
         # A failed login has no subject: the attempted name stands in, so that
         # `audit list --user bob` finds the attempts on bob.
         subject = _column(event.subject or event.username)

@@ -100,23 +100,34 @@ class RefreshIssuer(Protocol):
 
 
 class LoginThrottle(Protocol):
-    """Failed-login counters per account and per address (shared by all workers)."""
+    """Failed-login counters per account and per address (shared by all workers).
 
-    async def check(self, username: str | None, client_ip: str | None) -> None: ...
+    ``now`` is the time of the request (read from the throttle's clock when not given).
+    """
+
+    async def check(
+        self, username: str | None, client_ip: str | None, now: datetime | None = None
+    ) -> None: ...
 
     async def failed(self, username: str | None, client_ip: str | None) -> None: ...
 
-    async def succeeded(self, username: str | None, client_ip: str | None) -> None: ...
+    async def succeeded(
+        self, username: str | None, client_ip: str | None, now: datetime | None = None
+    ) -> None: ...
 
 
 class NoThrottle:
-    async def check(self, username: str | None, client_ip: str | None) -> None:
+    async def check(
+        self, username: str | None, client_ip: str | None, now: datetime | None = None
+    ) -> None:
         return None
 
     async def failed(self, username: str | None, client_ip: str | None) -> None:
         return None
 
-    async def succeeded(self, username: str | None, client_ip: str | None) -> None:
+    async def succeeded(
+        self, username: str | None, client_ip: str | None, now: datetime | None = None
+    ) -> None:
         return None
 
 
@@ -210,12 +221,40 @@ class Decider:
                 grants = pipeline.remember(key, evaluate(pipeline.stages, scopes, ctx))
         else:
             stages = pipeline.stages
+            temporary: tuple[TemporaryGrant, ...] = ()
             if self._grants is not None and not principal.anonymous:
                 temporary = await self._grants.active(principal.subject, now)
-                if temporary:
-                    stages = (stages[0], TemporaryGrants(temporary), *stages[1:])
-            ctx = self._context(compiled, principal, facts, now)
-            grants = evaluate(stages, scopes, ctx)
+            if temporary:
+                stages = (stages[0], TemporaryGrants(temporary), *stages[1:])
+                ctx = self._context(compiled, principal, facts, now)
+                grants = evaluate(stages, scopes, ctx)
+            elif pipeline.memo is not None:
+                # Without temporary grants (the only pure stage that reads the time) the
+                # decision is a function of what the stages read of the principal and of
+                # the request: remembered per rule lists, like the anonymous caller's.
+                plan = compiled.plan(principal)
+                rules = principal.token_rules
+                basis: KnownKey = (
+                    principal.subject,
+                    principal.source,
+                    principal.groups,
+                    principal.token_id,
+                    id(rules),  # the very rules (held in the entry: the id stays theirs)
+                    plan,
+                    scopes,
+                    facts.service,
+                    facts.client_ip,
+                )
+                found = pipeline.known.get(basis)
+                if found is not None and found[0] is rules:
+                    grants = found[1]
+                else:
+                    ctx = self._context(compiled, principal, facts, now, plan)
+                    grants = evaluate(stages, scopes, ctx)
+                    pipeline.remember_known(basis, rules, grants)
+            else:
+                ctx = self._context(compiled, principal, facts, now)
+                grants = evaluate(stages, scopes, ctx)
         if webhooks and policy.async_stages:
             ctx = ctx or self._context(compiled, principal, facts, now)
             for stage in policy.async_stages:
@@ -226,14 +265,18 @@ class Decider:
 
     @staticmethod
     def _context(
-        compiled: _Compiled, principal: Principal, facts: CallerFacts, now: datetime
+        compiled: _Compiled,
+        principal: Principal,
+        facts: CallerFacts,
+        now: datetime,
+        plan: str | None = None,
     ) -> RequestContext:
         return RequestContext(
             principal,
             facts.service,
             facts.client_ip,
             at=int(now.timestamp()),
-            plan=compiled.plan(principal),
+            plan=compiled.plan(principal) if plan is None else plan,
         )
 
     def check_request(self, request: TokenRequest, grants: tuple[Grant, ...] = ()) -> None:
@@ -245,20 +288,34 @@ class Decider:
 
 AccountRuleLists = tuple[tuple[Rule, ...], GroupRules]
 MAX_REMEMBERED = 4096
+MAX_KNOWN = 256  # per rule lists (one user's, usually): decisions for identified callers
 DecisionKey = tuple[tuple[ResourceActions, ...], str, str | None]
+# subject, source, groups, token id, id(token rules), plan, scopes, service, address
+KnownKey = tuple[
+    str, str, frozenset[str], str | None, int, str, tuple[ResourceActions, ...], str, str | None
+]
 
 
 class _Pipeline:
     """The pure stages for one set of account rule lists, and the anonymous decisions made
     with them (``memo`` is None when a stage may depend on more than the request: CEL)."""
 
-    __slots__ = ("_uses_address", "lists", "memo", "stages")
+    __slots__ = ("_uses_address", "known", "lists", "memo", "stages")
 
     def __init__(self, lists: AccountRuleLists, stages: tuple[Stage, ...], *, pure: bool) -> None:
         self.lists = lists  # held: its id, the key this pipeline is found by, stays its own
         self.stages = stages
         self.memo: dict[DecisionKey, tuple[Grant, ...]] | None = {} if pure else None
         self._uses_address: bool | None = None
+        # An identified caller's decisions (pure pipelines only): see Decider.decide.
+        self.known: dict[KnownKey, tuple[tuple[Rule, ...] | None, tuple[Grant, ...]]] = {}
+
+    def remember_known(
+        self, key: KnownKey, rules: tuple[Rule, ...] | None, grants: tuple[Grant, ...]
+    ) -> None:
+        if len(self.known) >= MAX_KNOWN:
+            self.known.clear()
+        self.known[key] = (rules, grants)
 
     @property
     def uses_address(self) -> bool:
@@ -350,10 +407,18 @@ class TokenService:
             if credential is None:  # anonymous: nothing to throttle
                 principal = await self._identity.identify(None, request.facts)
             else:
-                principal = await self._identify(credential, request)
+                principal = await self._identify(credential, request, now)
             grants = await self._decider.decide(principal, request.scopes, request.facts, now=now)
             _check_denied(policy, request, grants)
-            issued = await self._mint(policy, principal, grants, credential, request, now)
+            token = self._sign(policy, principal, grants, request, now)
+            refresh = (
+                await self._refresh_token(principal, credential, request)
+                if request.offline
+                else None
+            )
+            issued = IssuedToken(
+                token, policy.ttl, now.replace(microsecond=0), principal, grants, refresh
+            )
         except ProblemError as error:
             self._audit.record(self._event(request, principal, grants, error.code, credential, now))
             raise
@@ -364,29 +429,31 @@ class TokenService:
         """Identify a caller of another endpoint (the admin API), throttled like ``/token``."""
         return await self._identify(credential, TokenRequest((), facts))
 
-    async def _identify(self, credential: Credential | None, request: TokenRequest) -> Principal:
+    async def _identify(
+        self, credential: Credential | None, request: TokenRequest, now: datetime | None = None
+    ) -> Principal:
         """Identify, counting failures per account and address (429 once over the limit)."""
         if credential is None:
             return await self._identity.identify(None, request.facts)
         username = _username(credential)
-        await self._throttle.check(username, request.client_ip)
+        await self._throttle.check(username, request.client_ip, now)
         try:
             principal = await self._identity.identify(credential, request.facts)
         except AuthenticationError:
             await self._throttle.failed(username, request.client_ip)
             raise
-        await self._throttle.succeeded(username, request.client_ip)
+        await self._throttle.succeeded(username, request.client_ip, now)
         return principal
 
-    async def _mint(
+    def _sign(
         self,
         policy: TokenPolicy,
         principal: Principal,
         grants: tuple[Grant, ...],
-        credential: Credential | None,
         request: TokenRequest,
         now: datetime,
-    ) -> IssuedToken:
+    ) -> str:
+        """A fresh token (its own ``jti`` and times) for the grants."""
         facts = TokenRequestFacts(
             issuer=policy.issuer,
             subject=principal.subject,
@@ -395,13 +462,7 @@ class TokenService:
             ttl=policy.ttl,
             jti=self._random.token_urlsafe(18),
         )
-        token = self._signer().sign(token_claims(facts, grants))
-        refresh = (
-            await self._refresh_token(principal, credential, request) if request.offline else None
-        )
-        return IssuedToken(
-            token, policy.ttl, now.replace(microsecond=0), principal, grants, refresh
-        )
+        return self._signer().sign(token_claims(facts, grants))
 
     async def _refresh_token(
         self, principal: Principal, credential: Credential | None, request: TokenRequest
@@ -446,7 +507,8 @@ def _attempted(credential: Credential | None) -> str | None:
     name = _username(credential) if credential is not None else None
     if not name:
         return None
-    return "".join(c if c.isprintable() else "?" for c in name[:MAX_AUDITED_NAME])
+    name = name[:MAX_AUDITED_NAME]
+    return name if name.isprintable() else "".join(c if c.isprintable() else "?" for c in name)
 
 
 def _check_service(services: frozenset[str], service: str) -> None:

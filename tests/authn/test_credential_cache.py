@@ -11,7 +11,7 @@ import anyio
 import bcrypt
 import pytest
 
-from regauth.authn.local import LocalUsers
+from regauth.authn.local import LocalUsers, VerifiedLogins
 from regauth.authn.passwords import PasswordHasher, Verification
 from regauth.domain.credentials import BasicCredential, BearerCredential
 from regauth.errors import InvalidCredential
@@ -455,3 +455,13 @@ async def test_aclose_cancels_a_renewal_under_way(
     with anyio.fail_after(5):
         await local.aclose()
     assert not local._renewals
+
+
+def test_the_cache_key_is_a_mac_under_a_per_process_secret() -> None:
+    one, other = VerifiedLogins(FrozenClock(), 60, 10), VerifiedLogins(FrozenClock(), 60, 10)
+    key = one.key("alice", "pw")
+    assert len(key) == 32 and key == one.key("alice", "pw")
+    assert key != other.key("alice", "pw")  # another secret: nothing to precompute
+    # Length-prefixed: the split between name and password is part of the message.
+    assert len({key, one.key("alicep", "w"), one.key("alic", "epw"), one.key("alice", "pW")}) == 4
+    assert b"pw" not in key and b"alice" not in key

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -582,3 +583,22 @@ async def test_an_unusable_index_falls_back_to_the_database(
         await throttle.succeeded("alice", "192.0.2.2")
     assert FailureStore(db, clock).flagged(["account:alice"]) is None
     assert "login-failure index" in caplog.text
+
+
+@sqlite_only
+async def test_the_index_is_read_at_the_time_the_caller_gives(
+    db: Database, clock: FrozenClock
+) -> None:
+    """The token service hands its one request time down: the index is judged by it."""
+    throttle = Throttle.build(db, SETTINGS, clock)
+    other = FailureStore(db, clock, window=SETTINGS.window)
+    await fail(throttle, 1, "alice", "192.0.2.1")
+    keys = ["account:alice", "ip:192.0.2.1"]
+    later = clock.now() + timedelta(seconds=SETTINGS.window)
+    assert other.flagged(keys) == keys and not other.clean(keys)
+    assert other.flagged(keys, later) == [] and other.clean(keys, later)
+    assert other.flagged(keys, clock.now()) == keys and not other.clean(keys, clock.now())
+    with statements(db) as seen:  # by the given time the window has ended: nothing to read
+        await throttle.check("alice", "192.0.2.1", later)
+        await throttle.succeeded("alice", "192.0.2.1", later)
+    assert seen == []

@@ -26,7 +26,7 @@ entry, which is valid until its TTL as before.
 from __future__ import annotations
 
 import asyncio
-import hmac
+import hashlib
 import logging
 import operator
 import os
@@ -51,9 +51,10 @@ log = logging.getLogger("regauth.authn")
 class VerifiedLogins:
     """A bounded, short-lived memory of (username, password) pairs that verified.
 
-    The key is HMAC-SHA256 under a secret drawn when the process starts, so the
-    cache holds neither a password nor a hash of one that could be attacked
-    offline. The value is the stored hash that verified it and an expiry.
+    The key is a keyed BLAKE2b MAC (RFC 7693, 256 bits) under a secret drawn when
+    the process starts, so the cache holds neither a password nor a hash of one
+    that could be attacked offline. The value is the stored hash that verified it,
+    when a hit should renew it (:meth:`due`) and its expiry.
     """
 
     def __init__(self, clock: Clock, ttl: float, size: int, *, renew_after: float = 0.8) -> None:
@@ -65,13 +66,15 @@ class VerifiedLogins:
         self._ttl = timedelta(seconds=ttl)
         self._renew = timedelta(seconds=ttl * renew_after) if renew_after < 1 else None
         self._size = size
-        self._secret = os.urandom(32)
+        # Keyed once; each key() copies the keyed state (no per-call key schedule).
+        self._mac = hashlib.blake2b(key=os.urandom(32), digest_size=32)
         # key -> (the hash that verified it, when it is due for renewal, when it expires)
         self._entries: OrderedDict[bytes, tuple[str, datetime | None, datetime]] = OrderedDict()
+        self._enabled = self._ttl > timedelta(0) and self._size > 0
 
     @property
     def enabled(self) -> bool:
-        return self._ttl > timedelta(0) and self._size > 0
+        return self._enabled
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -80,7 +83,9 @@ class VerifiedLogins:
         user = username.encode("utf-8", "surrogatepass")
         # Length-prefixed: no (username, password) pair can spell another one.
         message = len(user).to_bytes(4, "big") + user + password.encode("utf-8", "surrogatepass")
-        return hmac.digest(self._secret, message, "sha256")
+        mac = self._mac.copy()
+        mac.update(message)
+        return mac.digest()
 
     def holds(self, key: bytes, password_hash: str | None, now: datetime | None = None) -> bool:
         """True when ``key`` verified against this very ``password_hash`` and has not expired.
@@ -246,7 +251,11 @@ class Principals:
         self._entries: dict[Hashable, tuple[tuple[object, ...], Principal]] = {}
 
     def of(self, user: UserRecord, source: str = SOURCE) -> Principal:
-        return self.get((user.name, source), (user,), lambda: principal(user, source))
+        key = (user.name, source)
+        entry = self._entries.get(key)
+        if entry is not None and len(entry[0]) == 1 and entry[0][0] is user:
+            return entry[1]  # the usual case, without building the maker
+        return self.get(key, (user,), lambda: principal(user, source))
 
     def get(
         self, key: Hashable, basis: tuple[object, ...], make: Callable[[], Principal]

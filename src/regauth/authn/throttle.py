@@ -106,10 +106,15 @@ class Throttle:
     def settings(self) -> ThrottleSettings:
         return self._settings
 
-    async def check(self, username: str | None, client_ip: str | None) -> None:
-        """Raise ThrottledError when over a limit; ``retry_after`` = seconds to the window's end."""
+    async def check(
+        self, username: str | None, client_ip: str | None, now: datetime | None = None
+    ) -> None:
+        """Raise ThrottledError when over a limit; ``retry_after`` = seconds to the window's end.
+
+        ``now``: the time of the request (read from the clock when not given).
+        """
         limits = self._limits(username, client_ip)
-        if not limits or self._store.clean(limits):
+        if not limits or self._store.clean(limits, now):
             return
         counts = await self._counts(limits)
         self._remember(counts)
@@ -136,19 +141,21 @@ class Throttle:
         self._remember({k: FailureCount(1, now + self._store.window) for k in keys})
         await self._purge_now_and_then(now)
 
-    async def succeeded(self, username: str | None, client_ip: str | None) -> None:
+    async def succeeded(
+        self, username: str | None, client_ip: str | None, now: datetime | None = None
+    ) -> None:
         """Let a correct credential through and reset its counters, or raise ThrottledError.
 
         The account's counter is read afresh (one indexed SELECT): another
         worker may have locked it since our snapshot. When it, or a counter this
         process knows to have failures, has any, the decision and the reset are
         one atomic write (:meth:`FailureStore.accept`); a login on a clean
-        account writes nothing.
+        account writes nothing. ``now``: the time of the request (else read from the clock).
         """
         limits = self._limits(username, client_ip)
         if not limits:
             return
-        flagged = self._store.flagged(limits)
+        flagged = self._store.flagged(limits, now)
         if flagged is not None and not flagged:  # no process recorded failures on either
             return
         now = self._clock.now()

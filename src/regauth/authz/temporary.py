@@ -30,13 +30,17 @@ class ActiveGrants:
         self._lock = anyio.Lock()
 
     async def active(self, subject: str, now: datetime) -> tuple[TemporaryGrant, ...]:
-        if self._stale(now):
+        stamp = now.timestamp()
+        if self._stale(stamp):
             async with self._lock:
-                if self._stale(now):
+                if self._stale(stamp):
                     self._snapshot = await self._load(now)
-                    self._loaded_at = now.timestamp()
-        at = int(now.timestamp())
-        return tuple(g for g in self._snapshot.get(subject, ()) if at < g.expires_at)
+                    self._loaded_at = stamp
+        grants = self._snapshot.get(subject)
+        if not grants:  # the usual case: nobody approved anything for this subject
+            return ()
+        at = int(stamp)
+        return tuple(g for g in grants if at < g.expires_at)
 
-    def _stale(self, now: datetime) -> bool:
-        return self._loaded_at is None or now.timestamp() - self._loaded_at >= self._ttl
+    def _stale(self, stamp: float) -> bool:
+        return self._loaded_at is None or stamp - self._loaded_at >= self._ttl

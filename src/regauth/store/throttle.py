@@ -99,24 +99,25 @@ class FailureStore:
         """Whether :meth:`flagged` answers (a SQLite file whose index could be mapped)."""
         return self._shared_index() is not None
 
-    def flagged(self, keys: Iterable[str]) -> list[str] | None:
+    def flagged(self, keys: Iterable[str], now: datetime | None = None) -> list[str] | None:
         """The counters among ``keys`` that may have failures; ``None`` without an index.
 
         The others have none in their current window, whichever process
-        recorded them. No I/O: one read of shared memory per counter.
+        recorded them. No I/O: one read of shared memory per counter. ``now``:
+        the time to judge by (read from the clock when not given).
         """
         index = self._shared_index()
         if index is None:
             return None
-        now_us = _micros(self._clock.now())
+        now_us = _micros(self._clock.now() if now is None else now)
         return [k for k in keys if index.marked(_slot(k), now_us)]
 
-    def clean(self, keys: Iterable[str]) -> bool:
+    def clean(self, keys: Iterable[str], now: datetime | None = None) -> bool:
         """True when the index shows no failures on any of ``keys`` (False without one)."""
         index = self._shared_index()
         if index is None:
             return False
-        return index.clear(map(_slot, keys), _micros(self._clock.now()))
+        return index.clear(map(_slot, keys), _micros(self._clock.now() if now is None else now))
 
     def marks(self, keys: Sequence[str]) -> list[int]:
         """The state of ``keys``' buckets, taken before a fresh read (see :meth:`settle`)."""

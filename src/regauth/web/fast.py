@@ -36,10 +36,13 @@ class TokenFastPath:
     def __init__(self, app: Starlette) -> None:
         self.app = app
         self.state = app.state
+        # What ``app.state`` stores its attributes in, read without State.__getattr__ (the
+        # state is set again on every reload: looked up on every request).
+        self._states: dict[str, Any] = app.state._state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = (
-            getattr(self.state, "regauth", None)
+            self._states.get("regauth")
             if scope["type"] == "http"
             and scope["path"] == "/token"
             and scope.get("method") in METHODS
