@@ -404,6 +404,7 @@ class Runtime:
         closers.append(close_policy)
         rules = RuleStore(db, clock)
         grants = ActiveGrants(events.approvals.live, clock, ttl)
+        closers.append(grants.aclose)
         account_rules = DatabaseRules(rules, clock, ttl)
         decider = Decider(lambda: policy, account_rules, clock, grants)
         spool = None
