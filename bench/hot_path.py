@@ -6,9 +6,8 @@ Each kind is sent one request at a time straight into the ASGI application as
 served (fast path included), with the default configuration on SQLite in a
 temporary directory; the figure is the best of five rounds, so it survives a
 noisy machine better than a load test. With the audit spool on (the default)
-every request also writes its record to the spool file (one ``write(2)``;
-the fsync runs in the background): the difference to ``spool = false`` is
-the price of that write.
+every request also waits for one fsync (nothing to group with at concurrency
+1): the difference to ``spool = false`` is the price of the spool's fsync.
 ``bench/minimal.py`` (one ES256 signature on Starlette, nothing else) is sent
 the same anonymous request in the same rounds: the last column is each
 kind's ``spool = false`` cost ÷ the minimal endpoint's.

@@ -478,12 +478,12 @@ def setups(oidc: str | None) -> list[Setup]:
             scenarios=[basic_login("basic-login-cached-no-spool"), mixed("mixed-no-spool")],
         ),
         Setup(
-            "fsync-before-answer",
-            extra=API_KEYS + '[audit]\nspool_fsync = "before_answer"\n',
+            "spool-fsync-background",
+            extra=API_KEYS + '[audit]\nspool_fsync = "background"\n',
             env={"BENCH_API_KEY_HASH": fingerprint},
             scenarios=[
-                basic_login("basic-cached-fsync-wait"),
-                mixed("mixed-fsync-wait"),
+                basic_login("basic-cached-background"),
+                mixed("mixed-background"),
             ],
         ),
         Setup(

@@ -234,7 +234,7 @@ async def test_a_failed_write_stops_answers_from_waiting_and_keeps_the_rows(
 async def test_in_background_mode_a_line_is_written_before_record_returns_and_fsynced_later(
     tmp_path: Path, store: AuditStore
 ) -> None:
-    spool = Spool(tmp_path / "spool", sync_interval=0.05)
+    spool = Spool(tmp_path / "spool", wait_for_fsync=False, sync_interval=0.05)
     audit = DatabaseAudit(store, spool=spool)
     before = _spool_threads()
     assert not spool.waits
@@ -262,7 +262,7 @@ async def test_in_background_mode_a_line_is_written_before_record_returns_and_fs
 async def test_in_background_mode_a_failed_write_is_logged_and_keeps_the_rows(
     tmp_path: Path, store: AuditStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    spool = Spool(tmp_path / "spool", sync_interval=0.01)
+    spool = Spool(tmp_path / "spool", wait_for_fsync=False, sync_interval=0.01)
     audit = DatabaseAudit(store, spool=spool)
     audit.record(event(1))
     read_only = os.open(os.devnull, os.O_RDONLY)

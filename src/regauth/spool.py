@@ -5,13 +5,13 @@ Every worker process appends its audit records to its own segment file in
 ``flock`` on it while it lives. How a record is made safe before its answer
 leaves depends on ``[audit] spool_fsync``:
 
-- ``"background"`` (the default): :meth:`Spool.append` writes the line with
+- ``"background"``: :meth:`Spool.append` writes the line with
   one ``write(2)`` before it returns, so the record is in the kernel's page
   cache before the answer is sent and survives the death of the process
   (``kill -9``, the OOM killer, a crash). A task fsyncs the segment every
   ``spool_fsync_interval`` seconds in a thread; nobody waits for it, so a
   power cut or a kernel crash can lose the records of the last interval.
-- ``"before_answer"``: writes are *group commits*: one task writes and
+- ``"before_answer"`` (the default): writes are *group commits*: one task writes and
   fsyncs whatever accumulated, in a thread, while the event loop goes on;
   the records that arrive during one fsync form the next group. A request
   waits for its group's fsync (:meth:`Spool.durable`), never for the
@@ -114,7 +114,7 @@ class Spool:
         directory: Path,
         *,
         max_segment: int = 64 * 1024 * 1024,
-        wait_for_fsync: bool = False,
+        wait_for_fsync: bool = True,
         sync_interval: float = 1.0,
     ) -> None:
         """``wait_for_fsync``: group commits that :meth:`durable` waits for (``before_answer``);

@@ -194,11 +194,12 @@ class AuditSettings(_Model):
 
     Each record is written to ``spool_dir`` (relative to the config file)
     before the answer is sent; a background task moves them into the
-    database. ``spool_fsync = "background"`` fsyncs the spool every
-    ``spool_fsync_interval`` seconds without making anybody wait (a crash or
-    kill of the process loses nothing, a power cut the last interval);
-    ``"before_answer"`` makes each answer wait for its record's fsync,
-    grouped with concurrent requests (a power cut loses nothing either).
+    database. ``spool_fsync = "before_answer"`` (the default) makes each
+    answer wait for its record's fsync, grouped with concurrent requests (a
+    crash or a power cut loses nothing); ``"background"`` writes the record
+    at once and fsyncs the spool every ``spool_fsync_interval`` seconds
+    without making anybody wait (a crash or kill of the process loses
+    nothing, a power cut the last interval).
     ``spool = false`` keeps records in memory until the next batch: a crash
     then loses the last second of records. ``retention_days`` = 0 keeps
     records for ever.
@@ -206,7 +207,7 @@ class AuditSettings(_Model):
 
     spool: bool = True
     spool_dir: Path = Path("audit-spool")
-    spool_fsync: Literal["background", "before_answer"] = "background"
+    spool_fsync: Literal["before_answer", "background"] = "before_answer"
     spool_fsync_interval: float = Field(default=1.0, gt=0, le=60)  # seconds, "background"
     retention_days: int = Field(default=0, ge=0, le=36500)
     prune_interval: float = Field(default=3600, gt=0, le=86400)  # seconds between prunes
