@@ -25,7 +25,6 @@ entry, which is valid until its TTL as before.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import operator
@@ -43,6 +42,7 @@ from regauth.errors import InvalidCredential
 from regauth.ports import Authenticated, CallerFacts, Clock, NoOpinion, Outcome, Rejected
 from regauth.singleflight import SingleFlight
 from regauth.store import UserRecord, UserStore
+from regauth.tasks import BackgroundTasks
 
 SOURCE = "local"
 log = logging.getLogger("regauth.authn")
@@ -148,7 +148,7 @@ class LocalUsers:
         self._cache = VerifiedLogins(clock, cache_ttl, cache_size, renew_after=renew_after)
         self._verifying: SingleFlight[bytes] = SingleFlight()
         self._principals = Principals()
-        self._renewals: set[asyncio.Task[None]] = set()
+        self._renewals = BackgroundTasks()
 
     @property
     def cache(self) -> VerifiedLogins:
@@ -185,9 +185,7 @@ class LocalUsers:
     def _renew(self, user: UserRecord, credential: BasicCredential, key: bytes) -> None:
         """Verify a remembered login again in a task of its own (see the module's text)."""
         done = self._verifying.begin(key)  # logins reaching the expiry meanwhile wait for it
-        task = asyncio.get_running_loop().create_task(self._renewal(user, credential, key, done))
-        self._renewals.add(task)
-        task.add_done_callback(self._renewals.discard)
+        self._renewals.spawn(self._renewal(user, credential, key, done))
 
     async def _renewal(
         self, user: UserRecord, credential: BasicCredential, key: bytes, done: anyio.Event
@@ -203,11 +201,7 @@ class LocalUsers:
 
     async def aclose(self) -> None:
         """Cancel the renewals under way."""
-        for task in list(self._renewals):
-            task.cancel()
-        for task in list(self._renewals):
-            with anyio.CancelScope(shield=True):
-                await asyncio.wait([task])
+        await self._renewals.aclose()
 
     async def _verify(
         self, user: UserRecord | None, credential: BasicCredential, key: bytes | None

@@ -12,7 +12,6 @@ waits for the query.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -21,6 +20,7 @@ import anyio
 
 from regauth.domain.grants import TemporaryGrant
 from regauth.ports import Clock
+from regauth.tasks import BackgroundTasks
 
 Loader = Callable[[datetime], Awaitable[Mapping[str, tuple[TemporaryGrant, ...]]]]
 log = logging.getLogger("regauth.authz")
@@ -39,7 +39,7 @@ class ActiveGrants:
         self._snapshot: Mapping[str, tuple[TemporaryGrant, ...]] = {}
         self._loaded_at: float | None = None
         self._lock = anyio.Lock()
-        self._reload: asyncio.Task[None] | None = None
+        self._reloads = BackgroundTasks()  # at most one
 
     async def active(self, subject: str, now: datetime) -> tuple[TemporaryGrant, ...]:
         stamp = now.timestamp()
@@ -47,8 +47,8 @@ class ActiveGrants:
             async with self._lock:
                 if self._stale(stamp):
                     await self._fill(now, stamp)
-        elif self._due(stamp) and self._reload is None:
-            self._reload = asyncio.get_running_loop().create_task(self._refill(now, stamp))
+        elif self._due(stamp) and not self._reloads:
+            self._reloads.spawn(self._refill(now, stamp))
         grants = self._snapshot.get(subject)
         if not grants:  # the usual case: nobody approved anything for this subject
             return ()
@@ -74,13 +74,7 @@ class ActiveGrants:
                     await self._fill(now, stamp)
         except Exception as exc:  # the snapshot ends at its TTL; the next load reports
             log.debug("reloading temporary grants failed: %s", type(exc).__name__)
-        finally:
-            self._reload = None
 
     async def aclose(self) -> None:
         """Cancel a reload under way."""
-        task = self._reload
-        if task is not None:
-            task.cancel()
-            with anyio.CancelScope(shield=True):
-                await asyncio.wait([task])
+        await self._reloads.aclose()

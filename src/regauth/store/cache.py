@@ -21,7 +21,6 @@ valid), and one that a write through the wrapper overtook is discarded.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -36,6 +35,7 @@ from regauth.store.database import Database
 from regauth.store.records import TokenRecord, UserRecord
 from regauth.store.tokens import TokenStore
 from regauth.store.users import UserStore
+from regauth.tasks import BackgroundTasks
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -58,7 +58,7 @@ class ReadCache(Generic[K, V]):
         self._loads: SingleFlight[K] = SingleFlight()
         self._enabled = self._ttl > timedelta(0) and self._size > 0
         self._generation = 0  # moved by drop() and clear(): loads begun before are discarded
-        self._reloads: set[asyncio.Task[None]] = set()
+        self._reloads = BackgroundTasks()
 
     @property
     def enabled(self) -> bool:
@@ -99,9 +99,7 @@ class ReadCache(Generic[K, V]):
         self, key: K, load: Callable[[], Awaitable[V]], now: datetime
     ) -> None:
         done = self._loads.begin(key)  # callers reaching the expiry meanwhile wait for it
-        task = asyncio.get_running_loop().create_task(self._reload(key, load, now, done))
-        self._reloads.add(task)
-        task.add_done_callback(self._reloads.discard)
+        self._reloads.spawn(self._reload(key, load, now, done))
 
     async def _reload(
         self, key: K, load: Callable[[], Awaitable[V]], now: datetime, done: anyio.Event
@@ -123,11 +121,7 @@ class ReadCache(Generic[K, V]):
 
     async def aclose(self) -> None:
         """Cancel the reloads under way (before the database goes)."""
-        for task in list(self._reloads):
-            task.cancel()
-        for task in list(self._reloads):
-            with anyio.CancelScope(shield=True):
-                await asyncio.wait([task])
+        await self._reloads.aclose()
 
 
 class CachedUsers(UserStore):
