@@ -9,7 +9,7 @@ import anyio.lowlevel
 import pytest
 from sqlalchemy import select
 
-from regauth.events.outbox import Outbox, enqueue
+from regauth.events.outbox import Outbox, enqueue, enqueue_many, event_row
 from regauth.store import Database
 from regauth.store.models_events import DeliveryRow, EventRow
 
@@ -38,6 +38,16 @@ async def test_an_event_is_stored_with_the_body_that_is_delivered(db: Database) 
         b'{"id":"registry.push-0","type":"registry.push","at":"2026-11-23T12:00:00+00:00",'
         b'"data":{"n":"registry.push-0"}}'
     )
+
+
+async def test_many_events_are_added_in_one_transaction_whole_and_once(db: Database) -> None:
+    """More than one SQLite statement's worth (a hundred rows each) of token events."""
+    ids = [f"token.issued-{n}" for n in range(237)]
+    async with db.engine.begin() as conn:
+        await enqueue_many(conn, [event_row(i, "token.issued", NOW, {"n": i}) for i in ids])
+    async with db.session() as session:
+        stored = (await session.scalars(select(EventRow.id))).all()
+    assert sorted(stored) == sorted(ids)
 
 
 async def test_a_rolled_back_change_leaves_no_event(db: Database) -> None:
