@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import event
 
 from regauth.spool import Position
 from regauth.store import AuditStore, Database
-from regauth.store.audit import SQLITE_ROWS_PER_STATEMENT
+from regauth.store.audit import SQLITE_ROWS_PER_STATEMENT, SQLITE_STATEMENT_ROWS, sqlite_chunks
 
 START = datetime(2026, 12, 2, 4, 0, 0, 123456, tzinfo=UTC)
 
@@ -57,11 +59,11 @@ async def test_sqlite_takes_many_rows_per_statement(db: Database) -> None:
     """Python's sqlite3 gives up and re-takes the GIL around each row of an executemany,
     which in a busy worker costs a thread switch a row: on SQLite rows go many to one
     INSERT. PostgreSQL's driver takes the batch as one executemany."""
-    inserts: list[tuple[bool, int]] = []
+    inserts: list[tuple[int, int]] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
         if statement.startswith("INSERT INTO audit_events"):
-            inserts.append((many, len(params)))
+            inserts.append((statement.count("?") // 9, len(params) if many else 0))
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
     try:
@@ -69,8 +71,18 @@ async def test_sqlite_takes_many_rows_per_statement(db: Database) -> None:
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
     if db.dialect == "postgresql":
-        assert inserts == [(True, 2 * PER + 37)]
+        assert inserts == [(0, 2 * PER + 37)]  # "%s" marks: one row's statement, many times
         return
-    width = 9 * PER
-    assert inserts == [(False, width), (False, width), (False, 9 * 37)]
-    assert width <= 999  # the smallest bound-parameter limit of any SQLite build
+    # 237 rows: two statements of a hundred rows, three of ten, seven of one; one call
+    # (an executemany of whole statements) per size.
+    assert inserts == [(100, 2), (10, 3), (1, 7)]
+    assert 9 * PER <= 999  # the smallest bound-parameter limit of any SQLite build
+
+
+@given(st.integers(min_value=0, max_value=5000))
+def test_sqlite_chunks_cover_a_batch_in_order_with_few_statements(count: int) -> None:
+    pieces = list(sqlite_chunks(count))
+    covered = [n for start, size in pieces for n in range(start, start + size)]
+    assert covered == list(range(count))
+    assert {size for _, size in pieces} <= set(SQLITE_STATEMENT_ROWS)
+    assert len(pieces) <= count // PER + 9 + 9

@@ -32,7 +32,7 @@ from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, selec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from regauth.store import Database
-from regauth.store.audit import SQLITE_ROWS_PER_STATEMENT
+from regauth.store.audit import sqlite_chunks
 from regauth.store.models_events import DeliveryRow, EventRow
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
@@ -70,17 +70,16 @@ async def enqueue(
 async def enqueue_many(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Add :func:`event_row` rows inside the caller's transaction.
 
-    One executemany on PostgreSQL; on SQLite a hundred rows to one INSERT, as the
-    audit rows they ride with (sqlite3 re-takes the GIL around each row of an
+    One executemany on PostgreSQL; on SQLite up to a hundred rows to one INSERT, as
+    the audit rows they ride with (sqlite3 re-takes the GIL around each row of an
     executemany: a thread switch a row in a busy worker)."""
     if not rows:
         return
     if conn.dialect.name != "sqlite":
         await conn.execute(insert(EventRow), list(rows))
         return
-    per = SQLITE_ROWS_PER_STATEMENT
-    for start in range(0, len(rows), per):
-        await conn.execute(insert(EventRow).values(list(rows[start : start + per])))
+    for start, size in sqlite_chunks(len(rows)):
+        await conn.execute(insert(EventRow).values(list(rows[start : start + size])))
 
 
 @dataclass(frozen=True, slots=True)
