@@ -92,11 +92,13 @@ class AuditStore:
         sqlite = db.dialect == "sqlite"
         mark = "?" if sqlite else "%s"
         marks = "(" + ", ".join([mark] * len(COLUMNS)) + ")"
-        self._insert = f"INSERT INTO audit_events ({', '.join(COLUMNS)}) VALUES "  # noqa: S608 — constants only
-        self._marks = marks
+        insert = f"INSERT INTO audit_events ({', '.join(COLUMNS)}) VALUES "  # noqa: S608 — constants only
         # SQLite: several rows per statement (see add_values); PostgreSQL: one per row.
-        self._per_statement = SQLITE_ROWS_PER_STATEMENT if sqlite else 1
-        self._statements: dict[int, str] = {}
+        self._sqlite = sqlite
+        self._statements = {
+            size: insert + ", ".join([marks] * size)
+            for size in (SQLITE_STATEMENT_ROWS if sqlite else (1,))
+        }
         self._upsert = (
             f"INSERT INTO audit_spool (segment, drained) VALUES ({mark}, {mark}) "  # noqa: S608 — constants only
             "ON CONFLICT (segment) DO UPDATE SET drained = excluded.drained"
@@ -120,13 +122,12 @@ class AuditStore:
         # Thousands of rows a second: driver-level statements with plain tuples (the
         # ORM bulk path cost ~35 µs a row, Core ~12 µs); only the time is converted
         # here, to the form the dialect stores.
-        time = _sqlite_time if self._db.dialect == "sqlite" else _utc
+        time = _sqlite_time if self._sqlite else _utc
         values = [(time(row[0]), *row[1:]) for row in rows]
         async with self._db.engine.begin() as conn:
             if values:
-                per = self._per_statement
-                if per == 1:
-                    await conn.exec_driver_sql(self._statement(1), values)
+                if not self._sqlite:
+                    await conn.exec_driver_sql(self._statements[1], values)
                 else:
                     # Python's sqlite3 releases and re-takes the GIL around every row of an
                     # executemany: in a worker whose event loop holds the GIL, each take
@@ -141,18 +142,11 @@ class AuditStore:
                         chunk = values[start : start + size]
                         sets.setdefault(size, []).append(tuple(v for row in chunk for v in row))
                     for size, params in sets.items():
-                        await conn.exec_driver_sql(self._statement(size), params)
+                        await conn.exec_driver_sql(self._statements[size], params)
                 if self._also is not None:
                     await self._also(conn, [dict(zip(COLUMNS, row, strict=True)) for row in rows])
             if checkpoint is not None:
                 await conn.exec_driver_sql(self._upsert, (checkpoint.segment, checkpoint.offset))
-
-    def _statement(self, rows: int) -> str:
-        """``INSERT … VALUES (…), (…)`` for ``rows`` rows (made once per size)."""
-        statement = self._statements.get(rows)
-        if statement is None:
-            statement = self._statements[rows] = self._insert + ", ".join([self._marks] * rows)
-        return statement
 
     async def drained(self) -> dict[str, int]:
         """How far each known spool segment is drained (bytes)."""
