@@ -12,7 +12,7 @@ from sqlalchemy import event
 
 from regauth.spool import Position
 from regauth.store import AuditStore, Database
-from regauth.store.audit import SQLITE_ROWS_PER_STATEMENT, SQLITE_STATEMENT_ROWS, sqlite_chunks
+from regauth.store.audit import SQLITE_STATEMENT_ROWS, sqlite_chunks
 
 START = datetime(2026, 12, 2, 4, 0, 0, 123456, tzinfo=UTC)
 
@@ -34,7 +34,7 @@ def rows(count: int) -> list[tuple[Any, ...]]:
     ]
 
 
-PER = SQLITE_ROWS_PER_STATEMENT
+PER = SQLITE_STATEMENT_ROWS[0]  # rows in the largest statement
 
 
 @pytest.mark.anyio

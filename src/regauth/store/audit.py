@@ -68,7 +68,6 @@ def _utc(value: datetime) -> datetime:
 # ran prepared (sqlite3's statement cache), so a text per row count would hold up to a
 # hundred large prepared statements per connection.
 SQLITE_STATEMENT_ROWS = (100, 10, 1)
-SQLITE_ROWS_PER_STATEMENT = SQLITE_STATEMENT_ROWS[0]
 
 
 def sqlite_chunks(count: int) -> Iterator[tuple[int, int]]:
@@ -131,12 +130,10 @@ class AuditStore:
                 else:
                     # Python's sqlite3 releases and re-takes the GIL around every row of an
                     # executemany: in a worker whose event loop holds the GIL, each take
-                    # waits for the loop's switch interval and costs a thread switch
-                    # (~90 µs of CPU and ~3 ms a row measured, against ~14 µs and ~50 µs
-                    # for rows sent many to one INSERT).
-                    # One call per statement size (an executemany of whole statements):
-                    # each call is a trip to the driver's thread and back, which waits
-                    # for the event loop's turn.
+                    # costs a thread switch (~90 µs of CPU a row measured, against ~14 µs
+                    # for rows sent many to one INSERT). One call per statement size (an
+                    # executemany of whole statements): each call is a trip to the
+                    # driver's thread and back, which waits for the event loop's turn.
                     sets: dict[int, list[tuple[Any, ...]]] = {}
                     for start, size in sqlite_chunks(len(values)):
                         chunk = values[start : start + size]
