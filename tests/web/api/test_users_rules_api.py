@@ -216,6 +216,17 @@ def test_rule_validation(api: TestClient) -> None:
         assert field in {e["field"] for e in problem["errors"]}, problem
 
 
+def test_a_rule_for_a_missing_owner_is_a_documented_404(api: TestClient) -> None:
+    for owner in ({"group": "no-such-group"}, {"user": "no-such-user"}):
+        body = {**owner, "name": "x/**", "actions": ["pull"]}
+        problem = assert_problem(
+            api.post("/api/v1/rules", json=body, headers=ADMIN), 404, "admin.not_found"
+        )
+        assert "password" not in json.dumps(problem).lower()
+    spec = api.get("/api/v1/openapi.json").json()
+    assert "404" in spec["paths"]["/api/v1/rules"]["post"]["responses"]
+
+
 def test_check_matches_token(api: TestClient) -> None:
     add_rule(api, group="dev", name="team/**", actions=["pull", "push"])
     r = api.post(

@@ -181,7 +181,7 @@ def _responses(op: Operation, ref: Any) -> dict[str, Any]:
         }
     responses: dict[str, Any] = {str(op.status if op.out or op.raw else 204): success}
     statuses = set() if op.public else set(ERROR_STATUSES) - {"404", "409", "412"}
-    if op.params is not None or op.query is not None or op.self_service:
+    if op.params is not None or op.query is not None or op.self_service or op.names_owner:
         statuses.add("404")
     if op.method in ("POST", "PUT", "PATCH", "DELETE"):
         statuses.add("409")

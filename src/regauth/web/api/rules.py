@@ -184,6 +184,7 @@ OPERATIONS = (
     Operation(
         "POST", "/rules", "addRule", "Insert a rule into a user's or group's list", "rules",
         add_rule, W, body=RuleIn, out=RuleAddedOut, status=201, etag=True, links=_LINKS,
+        names_owner=True,
     ),
     Operation(
         "PUT", "/rules/{rule_id}/position", "moveRule", "Move a rule within its list", "rules",

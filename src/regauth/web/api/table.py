@@ -73,6 +73,7 @@ class Operation:
     etag: bool = False  # the response carries an ETag; writes honour If-Match
     public: bool = False
     links: Mapping[str, Link] = field(default_factory=dict)
+    names_owner: bool = False  # the body names a user or group, which may not exist: 404
     description: str = ""
 
     @property
