@@ -54,8 +54,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
+# the package and the tests, then the benchmarks (scripts, not a package: checked as files)
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy bench/*.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not e2e"

@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from tests.postgres import PostgresCluster
 
-from regauth.authn.pat import create_token, secret_hash
+from regauth.authn.pat import create_token
+from regauth.authn.refresh import secret_hash
 from regauth.ports import SystemClock, SystemRandom
 from regauth.store import Database, RuleStore, TokenStore, UserStore
 from regauth.store.throttle import FailureStore

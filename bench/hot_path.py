@@ -135,7 +135,7 @@ def measure(spool: bool, requests: int) -> dict[str, float]:
         scope_q = f"service={SERVICE}&scope=repository:alice/app:pull,push".encode()
         public_q = f"service={SERVICE}&scope=repository:public/base:pull".encode()
         with TestClient(create_asgi(settings)) as client:
-            app: App = client.app  # type: ignore[assignment]
+            app: App = client.app
             portal = client.portal
             assert portal is not None
             offline = client.get(

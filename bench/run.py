@@ -39,7 +39,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -417,11 +417,10 @@ def mixed(name: str) -> Callable[[Path], Scenario]:
     def make(config: Path) -> Scenario:
         out = regauth(config, "tokens", "create", "--user", "alice")
         pat_secret = out.strip().splitlines()[-1]
-        auth = lambda header: {"Authorization": header.removeprefix("Authorization: ")}  # noqa: E731
         public = f"/token?service={SERVICE}&scope=repository:public/base:pull"
         requests = [
-            _lua_request("GET", user_scope(), auth(basic("alice", "alice-pw"))),
-            _lua_request("GET", user_scope(), auth(basic("alice", pat_secret))),
+            _lua_request("GET", user_scope(), _auth(basic("alice", "alice-pw"))),
+            _lua_request("GET", user_scope(), _auth(basic("alice", pat_secret))),
             _lua_request("POST", "/token", FORM, refresh_form(REFRESH)),
             _lua_request("GET", public, {"Authorization": f"Bearer {API_KEY}"}),
             _lua_request("GET", public, {}),
@@ -429,6 +428,11 @@ def mixed(name: str) -> Callable[[Path], Scenario]:
         return Scenario(name, "/token", lua=lua_rotation(requests))
 
     return make
+
+
+def _auth(header: str) -> dict[str, str]:
+    """A ``basic(...)`` header line as a header table for :func:`_lua_request`."""
+    return {"Authorization": header.removeprefix("Authorization: ")}
 
 
 def api_key(_: Path) -> Scenario:
@@ -445,7 +449,10 @@ hash_env = "BENCH_API_KEY_HASH"
 
 def connections(count: int) -> Callable[[Path], Scenario]:
     return lambda _: Scenario(
-        f"basic-login-cached-c{count}", user_scope(), (basic("alice", "alice-pw"),), count
+        f"basic-login-cached-c{count}",
+        user_scope(),
+        (basic("alice", "alice-pw"),),
+        connections=count,
     )
 
 
@@ -470,7 +477,7 @@ def scale_setups() -> list[Setup]:
             scenarios=[basic_login("rules-10000+1000")],
         ),
         Setup("users-100k", seed=many_users, scenarios=[basic_login("users-100k")]),
-        Setup("connections", scenarios=[connections(c) for c in (16, 64, 256)]),
+        Setup("connections", scenarios=[connections(c) for c in CONNECTION_COUNTS]),
     ]
 
 
@@ -674,9 +681,25 @@ def measure_bare(tmp: Path, wrk: str, opts: Options) -> Result:
     return measure_reference(tmp, wrk, BARE, "bare:app", "/", opts)
 
 
-def measure_minimal(tmp: Path, wrk: str, opts: Options) -> Result:
+def measure_minimal(tmp: Path, wrk: str, opts: Options, name: str = MINIMAL) -> Result:
     path = f"/token?service={SERVICE}&scope=repository:public/app:pull"
-    return measure_reference(tmp, wrk, MINIMAL, "minimal:app", path, opts)
+    return measure_reference(tmp, wrk, name, "minimal:app", path, opts)
+
+
+CONNECTION_COUNTS = (16, 64, 256)
+
+
+def measure_minimal_connections(tmp: Path, wrk: str, opts: Options) -> list[Result]:
+    """The minimal endpoint at the fewest and the most connections of ``connections``.
+
+    A server whose CPU is busy at 16 connections can only queue the others:
+    its p99 then grows with connections ÷ throughput. The minimal endpoint's
+    ratio shows how much of regauth's ratio is that queueing.
+    """
+    counts = (CONNECTION_COUNTS[0], CONNECTION_COUNTS[-1])
+    return [
+        measure_minimal(tmp, wrk, replace(opts, connections=c), f"{MINIMAL}-c{c}") for c in counts
+    ]
 
 
 def cli_startup(tmp: Path, runs: int = 10) -> tuple[float, float, float]:
@@ -736,6 +759,8 @@ def main() -> None:
             results = [measure_bare(tmp, wrk, opts), measure_minimal(tmp, wrk, opts)]
             for setup in setups(issuer):
                 results += measure_setup(tmp, wrk, setup, wanted, opts)
+            if not wanted or any(f"basic-login-cached-c{c}" in wanted for c in CONNECTION_COUNTS):
+                results += measure_minimal_connections(tmp, wrk, opts)
             stop_postgres, new_database = start_postgres()
             try:
                 for setup in database_setups(new_database):
@@ -816,6 +841,12 @@ def report_scale(by_name: dict[str, Result]) -> None:
         "p99, cached login at 256 connections vs 16",
         "basic-login-cached-c256",
         "basic-login-cached-c16",
+        p99,
+    )
+    ratio(
+        "p99, the minimal endpoint at 256 connections vs 16",
+        f"{MINIMAL}-c256",
+        f"{MINIMAL}-c16",
         p99,
     )
     ratio(
