@@ -447,9 +447,13 @@ hash_env = "BENCH_API_KEY_HASH"
 """
 
 
+def connections_name(count: int) -> str:
+    return f"basic-login-cached-c{count}"
+
+
 def connections(count: int) -> Callable[[Path], Scenario]:
     return lambda _: Scenario(
-        f"basic-login-cached-c{count}",
+        connections_name(count),
         user_scope(),
         (basic("alice", "alice-pw"),),
         connections=count,
@@ -693,7 +697,7 @@ CONNECTION_COUNTS = (16, 64, 256)
 
 
 def measure_minimal_connections(tmp: Path, wrk: str, opts: Options) -> list[Result]:
-    """The minimal endpoint at the fewest and the most connections of ``connections``.
+    """The minimal endpoint at the first and the last of ``CONNECTION_COUNTS`` (16, 256).
 
     A server whose CPU is busy at 16 connections can only queue the others:
     its p99 then grows with connections ÷ throughput. The minimal endpoint's
@@ -762,7 +766,7 @@ def main() -> None:
             results = [measure_bare(tmp, wrk, opts), measure_minimal(tmp, wrk, opts)]
             for setup in setups(issuer):
                 results += measure_setup(tmp, wrk, setup, wanted, opts)
-            if not wanted or any(f"basic-login-cached-c{c}" in wanted for c in CONNECTION_COUNTS):
+            if not wanted or any(connections_name(c) in wanted for c in CONNECTION_COUNTS):
                 results += measure_minimal_connections(tmp, wrk, opts)
             stop_postgres, new_database = start_postgres()
             try:
@@ -842,8 +846,8 @@ def report_scale(by_name: dict[str, Result]) -> None:
     )
     ratio(
         "p99, cached login at 256 connections vs 16",
-        "basic-login-cached-c256",
-        "basic-login-cached-c16",
+        connections_name(256),
+        connections_name(16),
         p99,
     )
     ratio(
@@ -854,15 +858,15 @@ def report_scale(by_name: dict[str, Result]) -> None:
     )
     ratio(
         "p99, cached login at 64 connections vs 16",
-        "basic-login-cached-c64",
-        "basic-login-cached-c16",
+        connections_name(64),
+        connections_name(16),
         p99,
     )
     rps: Callable[[Result], float] = lambda r: r.rps  # noqa: E731
     ratio(
         "tokens/s at 256 connections vs 16",
-        "basic-login-cached-c256",
-        "basic-login-cached-c16",
+        connections_name(256),
+        connections_name(16),
         rps,
     )
 
