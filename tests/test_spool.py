@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
 import orjson
 import pytest
 
+from regauth import spool as spool_module
 from regauth.audit import DatabaseAudit
 from regauth.service import AuditEvent
 from regauth.spool import SUFFIX, Spool, decode, encode, recover
@@ -204,6 +206,40 @@ async def test_groups_are_synced_by_one_thread_that_ends_with_the_loop(
     assert _spool_threads() == before
     await audit.close()
     assert await _count(store) == 15
+
+
+@pytest.mark.anyio
+async def test_a_loop_cancelled_during_an_fsync_finishes_it_before_writing_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = spool_module._write_and_sync
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []  # what each write did, in the order it happened
+
+    def slow_write(fd: int, data: bytes) -> None:
+        calls.append(f"begin {data!r}")
+        started.set()
+        release.wait(5)
+        real(fd, data)
+        calls.append(f"end {data!r}")
+
+    monkeypatch.setattr(spool_module, "_write_and_sync", slow_write)
+    spool = Spool(tmp_path / "spool", wait_for_fsync=True)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(spool.run)
+        await anyio.wait_all_tasks_blocked()
+        spool.append(b'"first"\n')
+        # the first group is in the spool's thread, not yet written
+        assert await anyio.to_thread.run_sync(started.wait, 5)
+        offset = spool.append(b'"second"\n')
+        threading.Timer(0.2, release.set).start()  # the write ends after the cancellation
+        tasks.cancel_scope.cancel()
+    # The loop ended only once the group under way was written; the rest came after it.
+    first, second = repr(b'"first"\n'), repr(b'"second"\n')
+    assert calls == [f"begin {first}", f"end {first}", f"begin {second}", f"end {second}"]
+    assert spool.synced == offset
+    assert (tmp_path / "spool" / (spool.segment + SUFFIX)).read_bytes() == b'"first"\n"second"\n'
+    spool.close()
 
 
 @pytest.mark.anyio

@@ -47,7 +47,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
-import anyio.lowlevel
 import anyio.to_thread
 import orjson
 
@@ -132,8 +131,8 @@ class Spool:
         self._size = 0  # bytes appended to this segment (written or in the buffer)
         self._synced = 0  # bytes known to be on disk
         self._drained = 0  # bytes known to be in the database
-        self._wakeup = anyio.Event()
-        self._group_done = anyio.Event()
+        self._wakeup = asyncio.Event()
+        self._group_done = asyncio.Event()
         self._broken = False
         self._running = False
         self._syncer: _Syncer | None = None
@@ -203,8 +202,8 @@ class Spool:
                 await self._wakeup.wait()
                 # One turn of the event loop before closing the group: the requests
                 # already under way append their records and share this fsync.
-                await anyio.lowlevel.checkpoint()
-                self._wakeup = anyio.Event()
+                await asyncio.sleep(0)
+                self._wakeup = asyncio.Event()
                 data, upto, fd = b"".join(self._buffer), self._size, self._fd
                 self._buffer = []
                 if data:
@@ -244,7 +243,7 @@ class Spool:
 
     def _group_committed(self, upto: int) -> None:
         self._synced = max(self._synced, upto)
-        done, self._group_done = self._group_done, anyio.Event()
+        done, self._group_done = self._group_done, asyncio.Event()
         done.set()
 
     def _give_up(self, exc: OSError) -> None:
@@ -307,9 +306,9 @@ class _Syncer:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._jobs.put((fd, data, loop, done))
-        # Not abandoned when cancelled: the next write must not overtake this one.
-        with anyio.CancelScope(shield=True):
-            await done
+        # Shielded: a cancelled caller leaves the write to the thread, and :meth:`stop`
+        # waits for it, so nothing written afterwards can overtake it.
+        await asyncio.shield(done)
 
     def stop(self) -> None:
         """End the thread once the groups handed over are written (waits for them)."""
