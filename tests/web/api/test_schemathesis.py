@@ -47,7 +47,7 @@ LINK_TARGETS = frozenset(
         "removeRule",
     }
 )
-ROUNDS = 6  # at most; a round that followed a link ends the test
+ROUNDS = 20  # at most; a round that followed a link ends the test (one round: ~1 s)
 CREATES_A_SECRET = frozenset({"createUserToken", "createMyToken"})
 AUTH = {"X-Api-Key": ADMIN_KEY}
 SETTINGS = hypothesis.settings(
