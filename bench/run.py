@@ -447,8 +447,9 @@ hash_env = "BENCH_API_KEY_HASH"
 """
 
 
-def connections_name(count: int) -> str:
-    return f"basic-login-cached-c{count}"
+def connections_name(count: int, base: str = "basic-login-cached") -> str:
+    """The name of ``base`` measured at ``count`` connections."""
+    return f"{base}-c{count}"
 
 
 def connections(count: int) -> Callable[[Path], Scenario]:
@@ -705,7 +706,8 @@ def measure_minimal_connections(tmp: Path, wrk: str, opts: Options) -> list[Resu
     """
     counts = (CONNECTION_COUNTS[0], CONNECTION_COUNTS[-1])
     return [
-        measure_minimal(tmp, wrk, replace(opts, connections=c), f"{MINIMAL}-c{c}") for c in counts
+        measure_minimal(tmp, wrk, replace(opts, connections=c), connections_name(c, MINIMAL))
+        for c in counts
     ]
 
 
@@ -852,8 +854,8 @@ def report_scale(by_name: dict[str, Result]) -> None:
     )
     ratio(
         "p99, the minimal endpoint at 256 connections vs 16",
-        f"{MINIMAL}-c256",
-        f"{MINIMAL}-c16",
+        connections_name(256, MINIMAL),
+        connections_name(16, MINIMAL),
         p99,
     )
     ratio(
